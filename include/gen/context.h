@@ -1,0 +1,93 @@
+/* libgen — the library instance and its options.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef GEN_CONTEXT_H
+#define GEN_CONTEXT_H
+
+#include <gen/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A libgen instance: options, logging, devices, model caches, queue, workers.
+ * Thread safety: see docs/threading.md. */
+typedef struct gen_context gen_context;
+
+/* Version of gen_context_options this header describes. Fields are only ever
+ * appended; each append bumps this number. */
+#define GEN_CONTEXT_OPTIONS_VERSION 1
+
+#define GEN_DEVICES_TEXT_MAX 512 /* bytes of generation_devices, NUL included */
+#define GEN_PATH_TEXT_MAX 4096   /* bytes of a path option, NUL included */
+
+/* Options of a context. Always initialise with GEN_CONTEXT_OPTIONS_INIT or
+ * gen_context_options_init(); set fields directly or by name with
+ * gen_context_options_set(). Strings are stored inline (the struct owns them),
+ * so the struct can be copied and freed like plain data. */
+typedef struct gen_context_options {
+    uint32_t version;           /* GEN_CONTEXT_OPTIONS_VERSION */
+    int32_t log_level;          /* gen_log_level; default GEN_LOG_INFO */
+    uint64_t max_cache_ram;     /* bytes of host RAM for model weights; 0 = automatic */
+    uint64_t device_working_mem; /* bytes kept free on each device for computation; default 3 GiB */
+    gen_log_fn log_fn;          /* NULL = write to stderr */
+    void *log_user_data;        /* passed to log_fn */
+    /* "auto" (every CUDA device, else one CPU device), or a comma-separated list:
+     * "cuda:0,cuda:2", "cuda" (current CUDA device), "cpu:0,cpu:1" (virtual CPU
+     * devices that split the cores). Default "auto". */
+    char generation_devices[GEN_DEVICES_TEXT_MAX];
+    char db_path[GEN_PATH_TEXT_MAX];    /* SQLite queue file; "" = no persistent queue */
+    char output_dir[GEN_PATH_TEXT_MAX]; /* where images are written; default "outputs" */
+} gen_context_options;
+
+#define GEN_CONTEXT_OPTIONS_INIT                                                         \
+    {                                                                                    \
+        GEN_CONTEXT_OPTIONS_VERSION, GEN_LOG_INFO, 0, (uint64_t)3 << 30, NULL, NULL, "auto", \
+            "", "outputs"                                                                \
+    }
+
+/* Fill `opts` with the defaults of `version` (1..GEN_CONTEXT_OPTIONS_VERSION).
+ * For FFI callers that cannot use the macro. GEN_EVERSION for a newer version. */
+GEN_API gen_status gen_context_options_init(gen_context_options *opts, uint32_t version);
+
+/* Set one option from text, as found in a config file or the environment.
+ * Names: generation_devices, db_path, output_dir, max_cache_ram ("8GiB",
+ * "512MiB", "1.5GB", plain bytes, "auto"), device_working_mem (a size),
+ * log_level ("error".."trace" or 0..4). GEN_ENOTFOUND for an unknown name,
+ * GEN_EINVAL for a bad value; `opts` is unchanged on failure. */
+GEN_API gen_status gen_context_options_set(gen_context_options *opts, const char *name,
+                                           const char *value);
+
+/* Apply every LIBGEN_<NAME> environment variable that is set (e.g.
+ * LIBGEN_GENERATION_DEVICES, LIBGEN_MAX_CACHE_RAM). Stops at the first bad
+ * value, leaving the options set so far applied; the message names the variable. */
+GEN_API gen_status gen_context_options_set_from_env(gen_context_options *opts);
+
+/* Write the current value of option `name` as text into buf (NUL-terminated).
+ * GEN_EINVAL if buf is too small (the text is not truncated silently). */
+GEN_API gen_status gen_context_options_get(const gen_context_options *opts, const char *name,
+                                           char *buf, size_t buf_size);
+
+/* Number of option names known to this library, and the i-th one (static text,
+ * NULL when out of range). */
+GEN_API size_t gen_context_option_count(void);
+GEN_API const char *gen_context_option_name(size_t index);
+
+/* Create a context. `opts` may be NULL for the defaults; an options struct of
+ * an older version is accepted, a newer one is refused with GEN_EVERSION.
+ * *out is NULL on failure. */
+GEN_API gen_status gen_context_create(gen_context **out, const gen_context_options *opts);
+
+/* Destroy a context (stops its workers first). NULL is accepted. */
+GEN_API void gen_context_destroy(gen_context *ctx);
+
+/* The options the context runs with (values after validation and
+ * normalisation, e.g. generation_devices de-duplicated). Owned by the context. */
+GEN_API const gen_context_options *gen_context_get_options(const gen_context *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GEN_CONTEXT_H */

@@ -1,0 +1,11 @@
+/* libgen — text-to-image generation service library. Include this header.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef GEN_GEN_H
+#define GEN_GEN_H
+
+#include <gen/common.h>
+#include <gen/context.h>
+
+#endif /* GEN_GEN_H */
