@@ -8,5 +8,6 @@
 #include <gen/common.h>
 #include <gen/context.h>
 #include <gen/device.h>
+#include <gen/job.h>
 
 #endif /* GEN_GEN_H */

@@ -1,0 +1,54 @@
+/* The job struct behind the public gen_job: the pipeline reads fields directly. */
+#ifndef GEN_PIPELINE_JOB_H
+#define GEN_PIPELINE_JOB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <gen/job.h>
+
+#define GEN__JOB_MAX_LORAS 16
+#define GEN__JOB_MAX_PROMPT 16384
+
+typedef enum gen__scheduler_kind {
+    GEN__SCHED_DDIM = 0,
+    GEN__SCHED_EULER = 1,
+    GEN__SCHED_EULER_A = 2,
+    GEN__SCHED_DPMPP_2M = 3,
+    GEN__SCHED_COUNT
+} gen__scheduler_kind;
+
+typedef enum gen__tiled_mode {
+    GEN__TILED_AUTO = 0,
+    GEN__TILED_ON = 1,
+    GEN__TILED_OFF = 2
+} gen__tiled_mode;
+
+typedef struct gen__job_lora {
+    char *path;
+    double weight;
+} gen__job_lora;
+
+struct gen_job {
+    char *model;
+    char *prompt;
+    char *negative_prompt;
+    char *init_image;          /* NULL = txt2img */
+    int width, height;
+    int steps;
+    double guidance;
+    uint64_t seed;
+    bool has_seed;
+    gen__scheduler_kind scheduler;
+    bool karras;
+    int clip_skip;
+    double strength;
+    gen__tiled_mode tiled_vae;
+    int lora_count;
+    gen__job_lora loras[GEN__JOB_MAX_LORAS];
+};
+
+/* "ddim", "euler", "euler_a", "dpmpp_2m" */
+const char *gen__scheduler_name(gen__scheduler_kind kind);
+
+#endif
