@@ -8,6 +8,8 @@
 #include <gen/common.h>
 #include <gen/context.h>
 #include <gen/device.h>
+#include <gen/event.h>
 #include <gen/job.h>
+#include <gen/queue.h>
 
 #endif /* GEN_GEN_H */
