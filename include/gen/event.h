@@ -75,6 +75,9 @@ GEN_API const char *gen_event_image_path(const gen_event *ev);
 GEN_API int32_t gen_event_image_width(const gen_event *ev);
 GEN_API int32_t gen_event_image_height(const gen_event *ev);
 
+/* Event callback: `ev` is valid only during the call. */
+typedef void (*gen_event_fn)(const gen_event *ev, void *user_data);
+
 /* Events returned by gen_context_next_event are owned by the caller. NULL accepted. */
 GEN_API void gen_event_destroy(gen_event *ev);
 
