@@ -43,6 +43,12 @@ void gen__cpu_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alp
  * a row that is entirely -inf gives NaN like torch. */
 void gen__cpu_softmax_row(const float *x, float *y, int64_t n, float scale);
 
+/* SIMD row kernels (vmath.c): max of x; y = exp(scale * x - sub) returning
+ * the sum of y in double (y may equal x); y *= s. */
+float gen__cpu_row_max(const float *x, int64_t n);
+double gen__cpu_exp_row(const float *x, float *y, int64_t n, float scale, float sub);
+void gen__cpu_scale_row(float *y, int64_t n, float s);
+
 /* op implementations (validated arguments) */
 gen_status gen__cpu_gemm(gen__backend *be, gen__tensor *c, const gen__tensor *a,
                          const gen__tensor *b, bool trans_a, bool trans_b, float alpha, float beta);

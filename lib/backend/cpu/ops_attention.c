@@ -6,7 +6,7 @@
 #include "backend/cpu/cpu_internal.h"
 #include "core/error.h"
 
-#define QBLOCK 64
+#define QBLOCK 128
 
 
 typedef struct attn_job {

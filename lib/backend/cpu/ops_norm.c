@@ -103,26 +103,18 @@ gen_status gen__cpu_layer_norm(gen__backend *be, gen__tensor *out, const gen__te
 
 void gen__cpu_softmax_row(const float *x, float *y, int64_t n, float scale)
 {
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i] * scale;
-        if (v > mx)
-            mx = v;
-    }
+    /* max of scale * x: scale may be negative */
+    float mx = scale >= 0.0f ? gen__cpu_row_max(x, n) * scale : -INFINITY;
+    if (scale < 0.0f)
+        for (int64_t i = 0; i < n; i++)
+            mx = x[i] * scale > mx ? x[i] * scale : mx;
     if (mx == -INFINITY) { /* every entry masked: torch gives NaN; keep that */
         for (int64_t i = 0; i < n; i++)
             y[i] = NAN;
         return;
     }
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        float e = expf(x[i] * scale - mx);
-        y[i] = e;
-        sum += e;
-    }
-    float inv = (float)(1.0 / sum);
-    for (int64_t i = 0; i < n; i++)
-        y[i] *= inv;
+    double sum = gen__cpu_exp_row(x, y, n, scale, mx);
+    gen__cpu_scale_row(y, n, (float)(1.0 / sum));
 }
 
 static void softmax_task(void *arg, int64_t begin, int64_t end, int thread)
