@@ -48,6 +48,8 @@ void gen__cpu_softmax_row(const float *x, float *y, int64_t n, float scale);
 float gen__cpu_row_max(const float *x, int64_t n);
 double gen__cpu_exp_row(const float *x, float *y, int64_t n, float scale, float sub);
 void gen__cpu_scale_row(float *y, int64_t n, float s);
+/* y = silu(a * x + b) (y may equal x) */
+void gen__cpu_silu_row(const float *x, float *y, int64_t n, float a, float b);
 
 /* op implementations (validated arguments) */
 gen_status gen__cpu_gemm(gen__backend *be, gen__tensor *c, const gen__tensor *a,

@@ -71,8 +71,7 @@ static void unary_task(void *arg, int64_t begin, int64_t end, int thread)
     float *y = j->out;
     switch ((gen__unary_op)j->op) {
     case GEN__UNARY_SILU:
-        for (int64_t i = begin; i < end; i++)
-            y[i] = x[i] / (1.0f + expf(-x[i]));
+        gen__cpu_silu_row(x + begin, y + begin, end - begin, 1.0f, 0.0f);
         break;
     case GEN__UNARY_GELU:
         for (int64_t i = begin; i < end; i++)
