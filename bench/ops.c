@@ -183,7 +183,11 @@ int main(int argc, char **argv)
     print("gen_conv2d", extra, time_it(op_call, &cv), conv_flop, blasn);
     gen__tensor_free(&x), gen__tensor_free(&w), gen__tensor_free(&bv), gen__tensor_free(&y);
 
-    /* 5. attention, N = 4096 tokens, 8 heads x 40 (SD 1.x at 512x512) */
+    /* 5. attention, N = 4096 tokens, 8 heads x 40 (SD 1.x at 512x512), on a
+     * fresh device so its working memory (scratch) is measured alone */
+    gen__backend_destroy(all);
+    if (gen__cpu_backend_create(&all, &o) != GEN_OK)
+        return 1;
     int64_t qs[3] = {1, 4096, 320};
     gen__tensor q = tensor(all, 3, qs), k = tensor(all, 3, qs), v = tensor(all, 3, qs);
     gen__tensor out = tensor(all, 3, qs);

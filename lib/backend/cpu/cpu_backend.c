@@ -196,14 +196,18 @@ static const gen__backend_ops cpu_ops = {
     .embedding = gen__cpu_embedding,
 };
 
-/* OpenBLAS keeps one global thread count. We make it 1 once, for the whole
- * process: every CPU device then calls BLAS from its own threads on its own
- * blocks, so devices neither share nor serialise on OpenBLAS's pool
- * (0.3.21 has no per-call thread control). */
-static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+/* OpenBLAS keeps one global thread count. We make it 1 for the whole process
+ * (again at each device creation, in case the application changed it): every
+ * CPU device then calls BLAS from its own threads on its own blocks, so
+ * devices neither share nor serialise on OpenBLAS's pool (0.3.21 has no
+ * per-call thread control). */
+static pthread_mutex_t blas_mu = PTHREAD_MUTEX_INITIALIZER;
 static void blas_single_threaded(void)
 {
-    openblas_set_num_threads(1);
+    pthread_mutex_lock(&blas_mu);
+    if (openblas_get_num_threads() != 1)
+        openblas_set_num_threads(1);
+    pthread_mutex_unlock(&blas_mu);
 }
 
 gen_status gen__cpu_backend_create(gen__backend **out, const gen__cpu_backend_options *opts)
@@ -218,7 +222,7 @@ gen_status gen__cpu_backend_create(gen__backend **out, const gen__cpu_backend_op
         o.threads = gen__cpu_thread_budget(o.index, 1);
     if (o.threads > 1024)
         return gen__error(GEN_EINVAL, "cpu:%d: %d threads is too many", o.index, o.threads);
-    pthread_once(&blas_once, blas_single_threaded);
+    blas_single_threaded();
 
     gen__backend *be = gen__calloc(1, sizeof(*be));
     gen__cpu_ctx *c = gen__calloc(1, sizeof(*c));
