@@ -144,32 +144,27 @@ uint64_t gen__host_weights_bytes(const gen__host_weights *hw, gen__dtype dtype)
  * needs a second full host copy. */
 #define STAGE_ELEMS ((size_t)1 << 20)
 
-static gen_status upload_one(gen__tensor *dst, const gen__host_tensor *src, void *stage)
+/* stage: STAGE_ELEMS converted elements, raw: STAGE_ELEMS source elements
+ * (an aligned copy: mapped files need not align their tensors). */
+static gen_status upload_one(gen__tensor *dst, const gen__host_tensor *src, void *stage, void *raw)
 {
     if (src->dtype == dst->dtype)
         return gen__tensor_upload(dst, src->data, gen__tensor_nbytes(dst));
     size_t n = (size_t)gen__tensor_numel(dst);
-    if (n <= STAGE_ELEMS) {
-        gen__convert_host(stage, dst->dtype, src->data, src->dtype, n);
-        return gen__tensor_upload(dst, stage, gen__tensor_nbytes(dst));
-    }
-    /* Large tensor: convert and upload in chunks through flat views. */
     size_t in_size = gen__dtype_size(src->dtype);
-    for (size_t off = 0; off < n; off += STAGE_ELEMS) {
+    gen__tensor flat;
+    gen_status st = gen__tensor_view(&flat, dst, 1, (int64_t[]){(int64_t)n}, 0);
+    for (size_t off = 0; st == GEN_OK && off < n; off += STAGE_ELEMS) {
         size_t len = n - off < STAGE_ELEMS ? n - off : STAGE_ELEMS;
-        gen__tensor flat, part;
-        gen_status st = gen__tensor_view(&flat, dst, 1, (int64_t[]){(int64_t)n}, 0);
-        if (st == GEN_OK)
-            st = gen__tensor_view(&part, &flat, 1, (int64_t[]){(int64_t)len}, (int64_t)off);
+        gen__tensor part;
+        st = gen__tensor_view(&part, &flat, 1, (int64_t[]){(int64_t)len}, (int64_t)off);
         if (st != GEN_OK)
-            return st;
-        gen__convert_host(stage, dst->dtype, (const char *)src->data + off * in_size, src->dtype,
-                          len);
+            break;
+        memcpy(raw, (const char *)src->data + off * in_size, len * in_size);
+        gen__convert_host(stage, dst->dtype, raw, src->dtype, len);
         st = gen__tensor_upload(&part, stage, gen__tensor_nbytes(&part));
-        if (st != GEN_OK)
-            return st;
     }
-    return GEN_OK;
+    return st;
 }
 
 gen_status gen__device_weights_upload(gen__device_weights **out, const gen__host_weights *hw,
@@ -183,9 +178,11 @@ gen_status gen__device_weights_upload(gen__device_weights **out, const gen__host
                           be->name, gen__dtype_name(dtype));
     gen__device_weights *dw = gen__calloc(1, sizeof *dw);
     void *stage = gen__malloc(STAGE_ELEMS * sizeof(float));
-    if (!dw || !stage) {
+    void *raw = gen__malloc(STAGE_ELEMS * sizeof(float));
+    if (!dw || !stage || !raw) {
         gen__free(dw);
         gen__free(stage);
+        gen__free(raw);
         return gen__error(GEN_ENOMEM, "%s weights: out of memory", hw->label);
     }
     memcpy(dw->label, hw->label, sizeof dw->label);
@@ -208,7 +205,7 @@ gen_status gen__device_weights_upload(gen__device_weights **out, const gen__host
         dw->count = i + 1;
         st = gen__tensor_alloc(&e->t, be, dtype, src->ndim, src->shape);
         if (st == GEN_OK)
-            st = upload_one(&e->t, src, stage);
+            st = upload_one(&e->t, src, stage, raw);
         if (st != GEN_OK) {
             gen__error_prefix("%s weight '%s' on %s: ", hw->label, src->name, be->name);
             break;
@@ -216,6 +213,7 @@ gen_status gen__device_weights_upload(gen__device_weights **out, const gen__host
         dw->bytes += gen__tensor_nbytes(&e->t);
     }
     gen__free(stage);
+    gen__free(raw);
     if (st == GEN_OK)
         st = gen__backend_synchronize(be);
     if (st != GEN_OK) {
