@@ -6,7 +6,7 @@
 #include "model/model.h"
 
 typedef struct gen__model_part {
-    gen__tensor_view *tensors; /* sorted by name after load; names owned */
+    gen__st_view *tensors; /* sorted by name after load; names owned */
     size_t count, cap;
     bool present;
 } gen__model_part;
@@ -32,7 +32,7 @@ struct gen__model {
 /* Keep an open file for the model's lifetime (closed with it, even on failure). */
 gen_status gen__model_keep_file(gen__model *m, gen__st_file *f);
 /* Add a view under `name` (copied) to a part. */
-gen_status gen__model_add(gen__model *m, gen__part part, const gen__tensor_view *view,
+gen_status gen__model_add(gen__model *m, gen__part part, const gen__st_view *view,
                           const char *name);
 /* Sort every part and refuse two tensors with one name. */
 gen_status gen__model_finish_parts(gen__model *m);

@@ -47,11 +47,11 @@ static gen__model *open_ok(const char *path, const gen__model_open_options *opts
     return m;
 }
 
-static float *to_f32(const gen__tensor_view *t)
+static float *to_f32(const gen__st_view *t)
 {
     float *out = malloc((t->numel ? t->numel : 1) * sizeof(float));
     assert_non_null(out);
-    assert_true(gen__dtype_to_f32(t->dtype, t->data, out, t->numel));
+    assert_true(gen__st_dtype_to_f32(t->dtype, t->data, out, t->numel));
     return out;
 }
 
@@ -62,8 +62,8 @@ static void assert_same_part(const gen__model *a, const gen__model *b, gen__part
     assert_true(n > 0);
     assert_int_equal(n, gen__model_tensor_count(b, part));
     for (size_t i = 0; i < n; i++) {
-        const gen__tensor_view *x = gen__model_tensor_at(a, part, i);
-        const gen__tensor_view *y = gen__model_tensor_at(b, part, i);
+        const gen__st_view *x = gen__model_tensor_at(a, part, i);
+        const gen__st_view *y = gen__model_tensor_at(b, part, i);
         if (strcmp(x->name, y->name) != 0)
             fail_msg("%s: tensor %zu is '%s' in one layout and '%s' in the other",
                      gen__part_name(part), i, x->name, y->name);
@@ -95,10 +95,10 @@ static void test_tiny_both_layouts_identical(void **state)
     for (int p = 0; p < GEN__PART_COUNT; p++)
         assert_same_part(folder, single, (gen__part)p);
     /* dtypes: the folder is f32, the single file f16 */
-    assert_int_equal(gen__model_part_dtype(folder, GEN__PART_UNET), GEN__DTYPE_F32);
-    assert_int_equal(gen__model_part_dtype(single, GEN__PART_UNET), GEN__DTYPE_F16);
+    assert_int_equal(gen__model_part_dtype(folder, GEN__PART_UNET), GEN__ST_F32);
+    assert_int_equal(gen__model_part_dtype(single, GEN__PART_UNET), GEN__ST_F16);
     /* the VAE attention 1x1 convs became linear weights */
-    const gen__tensor_view *q = gen__model_find(single, GEN__PART_VAE,
+    const gen__st_view *q = gen__model_find(single, GEN__PART_VAE,
                                                 "decoder.mid_block.attentions.0.to_q.weight");
     assert_non_null(q);
     assert_int_equal(q->ndim, 2);
@@ -117,7 +117,7 @@ static void test_fp16_variant(void **state)
     o.variant = "fp16";
     gen__model *f16 = open_ok(FIX "/tiny-sd15", &o);
     for (int p = 0; p < GEN__PART_COUNT; p++) {
-        assert_int_equal(gen__model_part_dtype(f16, (gen__part)p), GEN__DTYPE_F16);
+        assert_int_equal(gen__model_part_dtype(f16, (gen__part)p), GEN__ST_F16);
         assert_same_part(f32, f16, (gen__part)p);
     }
     gen__model_close(f16);
@@ -163,7 +163,7 @@ static void test_tiny_configs(void **state)
     /* every text tensor is under text_model. and layer 2 exists */
     assert_non_null(gen__model_find(m, GEN__PART_TEXT_ENCODER,
                                     "text_model.encoder.layers.2.self_attn.q_proj.weight"));
-    const gen__tensor_view *out;
+    const gen__st_view *out;
     assert_int_equal(gen__model_expect(m, GEN__PART_UNET, "conv_in.weight", 4,
                                        (const int64_t[]){24, 4, 3, 3}, &out),
                      GEN_OK);
@@ -254,7 +254,7 @@ static void test_full_sd15_single_file(void **state)
     assert_null(gen__model_find(m, GEN__PART_UNET, "up_blocks.3.upsamplers.0.conv.weight"));
     assert_non_null(gen__model_find(m, GEN__PART_UNET, "down_blocks.1.resnets.0.conv_shortcut.weight"));
     assert_non_null(gen__model_find(m, GEN__PART_VAE, "decoder.up_blocks.3.resnets.0.conv_shortcut.weight"));
-    const gen__tensor_view *up = gen__model_find(m, GEN__PART_VAE, "decoder.up_blocks.0.resnets.0.conv1.weight");
+    const gen__st_view *up = gen__model_find(m, GEN__PART_VAE, "decoder.up_blocks.0.resnets.0.conv1.weight");
     assert_int_equal(up->shape[0], 512); /* reversed block order */
     gen__model_close(m);
     unlink(p);
@@ -297,8 +297,8 @@ static void test_openclip_qkv_split(void **state)
     /* Put distinct values into resblock 3's fused bias and weight rows. */
     gen__st_file *f;
     assert_int_equal(gen__st_open(&f, p), GEN_OK);
-    const gen__tensor_view *w = gen__st_find(f, "cond_stage_model.model.transformer.resblocks.3.attn.in_proj_weight");
-    const gen__tensor_view *b = gen__st_find(f, "cond_stage_model.model.transformer.resblocks.3.attn.in_proj_bias");
+    const gen__st_view *w = gen__st_find(f, "cond_stage_model.model.transformer.resblocks.3.attn.in_proj_weight");
+    const gen__st_view *b = gen__st_find(f, "cond_stage_model.model.transformer.resblocks.3.attn.in_proj_bias");
     assert_non_null(w);
     assert_non_null(b);
     uint64_t woff = gen__st_file_offset(f, w), boff = gen__st_file_offset(f, b);
@@ -322,7 +322,7 @@ static void test_openclip_qkv_split(void **state)
     for (int k = 0; k < 3; k++) {
         char name[128];
         snprintf(name, sizeof(name), "text_model.encoder.layers.3.self_attn.%s.weight", qkv[k]);
-        const gen__tensor_view *t = gen__model_find(m, GEN__PART_TEXT_ENCODER, name);
+        const gen__st_view *t = gen__model_find(m, GEN__PART_TEXT_ENCODER, name);
         assert_non_null(t);
         assert_int_equal(t->ndim, 2);
         assert_int_equal(t->shape[0], 1024);
