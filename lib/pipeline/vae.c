@@ -92,7 +92,7 @@ gen_status gen__vae_create(gen__vae **out, const gen__vae_config *cfg,
     const int nb = cfg->n_blocks, groups = cfg->norm_num_groups;
     const int64_t lat = cfg->latent_channels, top = cfg->block_out_channels[nb - 1];
     const int64_t c0 = cfg->block_out_channels[0];
-    char name[GEN__NN_NAME_MAX], bp[GEN__NN_NAME_MAX];
+    char name[GEN__NN_NAME_MAX];
     gen_status st;
 
     if (with_encoder) {
@@ -133,15 +133,14 @@ gen_status gen__vae_create(gen__vae **out, const gen__vae_config *cfg,
         int64_t prev = out_ch;
         out_ch = cfg->block_out_channels[nb - 1 - i];
         b->n_layers = cfg->layers_per_block + 1;
-        snprintf(bp, sizeof bp, "decoder.up_blocks.%d", i);
         for (int j = 0; j < b->n_layers; j++) {
-            snprintf(name, sizeof name, "%s.resnets.%d", bp, j);
+            snprintf(name, sizeof name, "decoder.up_blocks.%d.resnets.%d", i, j);
             TRY(gen__nn_bind_resnet(w, name, j == 0 ? prev : out_ch, out_ch, 0, groups, VAE_EPS,
                                     &b->resnets[j]));
         }
         b->has_sampler = i < nb - 1;
         if (b->has_sampler) {
-            snprintf(name, sizeof name, "%s.upsamplers.0.conv", bp);
+            snprintf(name, sizeof name, "decoder.up_blocks.%d.upsamplers.0.conv", i);
             TRY(gen__nn_bind_conv(w, name, out_ch, out_ch, 3, 1, 1, &b->sampler));
         }
     }
