@@ -50,9 +50,8 @@ static int find_special(const gen__tokenizer *tok, bool normalized, const char *
 
 /* Byte-level BPE of each piece of the CLIP pattern over normalised UTF-8:
  * contractions ('s 't 're 've 'm 'll 'd), runs of letters, single numbers,
- * runs of anything else; whitespace separates and is dropped. The literal
- * special-token alternatives of the pattern need no case here: the byte-level
- * step splits them back into "<|", the letters and "|>" anyway. */
+ * runs of anything else, and the literal special-token strings; whitespace
+ * separates and is dropped. */
 static gen_status encode_normalized(const gen__tokenizer *tok, const char *s, size_t n, sink *out)
 {
     size_t i = 0;
@@ -66,6 +65,31 @@ static gen_status encode_normalized(const gen__tokenizer *tok, const char *s, si
             i += k;
             continue;
         }
+        /* The pattern's literal <|startoftext|> / <|endoftext|> alternatives end
+         * the piece there; byte-level splitting then cuts it into "<|", the
+         * letters and "|>". */
+        static const char *const lit[2] = { "<|startoftext|>", "<|endoftext|>" };
+        bool literal = false;
+        for (int li = 0; li < 2 && cp == '<'; li++) {
+            size_t ll = strlen(lit[li]);
+            if (n - i >= ll && memcmp(s + i, lit[li], ll) == 0) {
+                gen_status st = gen__tok_bpe_word(tok, (const unsigned char *)s + i, 2, out->ids,
+                                                  out->cap, &out->n, &out->total);
+                if (st == GEN_OK)
+                    st = gen__tok_bpe_word(tok, (const unsigned char *)s + i + 2, ll - 4, out->ids,
+                                           out->cap, &out->n, &out->total);
+                if (st == GEN_OK)
+                    st = gen__tok_bpe_word(tok, (const unsigned char *)s + i + ll - 2, 2, out->ids,
+                                           out->cap, &out->n, &out->total);
+                if (st != GEN_OK)
+                    return st;
+                i += ll;
+                literal = true;
+                break;
+            }
+        }
+        if (literal)
+            continue;
         size_t end = i + k;
         if (cp == '\'' && i + 1 < n) {
             const char *r = s + i + 1;
@@ -166,16 +190,16 @@ gen_status gen__tokenizer_encode(const gen__tokenizer *tok, const char *text, si
     return GEN_OK;
 }
 
-gen_status gen__tokenizer_encode_padded(const gen__tokenizer *tok, const char *text,
+gen_status gen__tokenizer_encode_padded(const gen__tokenizer *tok, const char *text, size_t len,
                                         int32_t *ids, size_t length, bool *truncated)
 {
     if (truncated)
         *truncated = false;
-    if (!tok || !text || !ids || length < 2)
+    if (!tok || (!text && len > 0) || !ids || length < 2)
         return gen__error(GEN_EINVAL, "tokenizer_encode_padded: NULL argument or length < 2");
     size_t n;
     bool more;
-    gen_status st = gen__tokenizer_encode(tok, text, strlen(text), ids + 1, length - 2, &n, &more);
+    gen_status st = gen__tokenizer_encode(tok, text, len, ids + 1, length - 2, &n, &more);
     if (st != GEN_OK)
         return st;
     ids[0] = tok->bos;

@@ -49,7 +49,7 @@ gen_status gen__tokenizer_encode(const gen__tokenizer *tok, const char *text, si
  * BOS, up to length-2 tokens, EOS, then the pad id up to `length` ids
  * (length >= 2, usually gen__tokenizer_max_length). *truncated (may be NULL)
  * tells whether tokens were dropped. */
-gen_status gen__tokenizer_encode_padded(const gen__tokenizer *tok, const char *text,
+gen_status gen__tokenizer_encode_padded(const gen__tokenizer *tok, const char *text, size_t len,
                                         int32_t *ids, size_t length, bool *truncated);
 
 #endif

@@ -53,7 +53,7 @@ static int compare_cases(const gen__tokenizer *tok, json_t *cases, int *compared
         json_t *unpadded = json_object_get(c, "ids_unpadded");
         int32_t ids[77];
         bool trunc;
-        assert_int_equal(gen__tokenizer_encode_padded(tok, prompt, ids, 77, &trunc), GEN_OK);
+        assert_int_equal(gen__tokenizer_encode_padded(tok, prompt, plen, ids, 77, &trunc), GEN_OK);
         bool ok = json_array_size(padded) == 77;
         for (size_t k = 0; ok && k < 77; k++)
             ok = ids[k] == json_integer_value(json_array_get(padded, k));
@@ -81,7 +81,7 @@ static void run_fixture(const char *dir, const char *fixture)
     gen__tokenizer *tok = NULL;
     assert_int_equal(gen__tokenizer_load(&tok, dir), GEN_OK);
     char p[1024];
-    json_t *root = json_load_file(fixture_path(p, sizeof p, fixture), 0, NULL);
+    json_t *root = json_load_file(fixture_path(p, sizeof p, fixture), JSON_ALLOW_NUL, NULL);
     assert_non_null(root);
     json_t *info = json_object_get(root, "info");
     assert_int_equal(gen__tokenizer_bos(tok), json_integer_value(json_object_get(info, "bos")));
@@ -106,6 +106,16 @@ static void test_full_clip_vocab(void **state)
         skip();
     }
     run_fixture(CLIP_DIR, "tokenizer/clip_ids.json");
+}
+
+/* 400 random prompts (tools/make_tokenizer_random_fixture.py): every kind of
+ * whitespace, combining marks, jamo, controls, special tokens, astral planes. */
+static void test_random_prompts(void **state)
+{
+    (void)state;
+    if (!have_clip())
+        skip();
+    run_fixture(CLIP_DIR, "tokenizer/random_ids.json");
 }
 
 static void test_tiny_vocab(void **state)
@@ -158,10 +168,10 @@ static void test_sd2_pad_token(void **state)
     assert_int_equal(gen__tokenizer_load(&tok, dir), GEN_OK);
     assert_int_equal(gen__tokenizer_pad(tok), 0);
     int32_t ids[10];
-    assert_int_equal(gen__tokenizer_encode_padded(tok, "a", ids, 10, NULL), GEN_OK);
+    assert_int_equal(gen__tokenizer_encode_padded(tok, "a", strlen("a"), ids, 10, NULL), GEN_OK);
     const int32_t want[10] = { 49406, 320, 49407, 0, 0, 0, 0, 0, 0, 0 };
     assert_memory_equal(ids, want, sizeof want);
-    assert_int_equal(gen__tokenizer_encode_padded(tok, "hello!", ids, 4, NULL), GEN_OK);
+    assert_int_equal(gen__tokenizer_encode_padded(tok, "hello!", strlen("hello!"), ids, 4, NULL), GEN_OK);
     const int32_t want2[4] = { 49406, 3306, 0, 49407 };
     assert_memory_equal(ids, want2, sizeof want2);
     gen__tokenizer_destroy(tok);
@@ -206,19 +216,19 @@ static void test_truncation_flag(void **state)
         strcat(text, "a ");
     int32_t ids[77];
     bool trunc = true;
-    assert_int_equal(gen__tokenizer_encode_padded(tok, text, ids, 77, &trunc), GEN_OK);
+    assert_int_equal(gen__tokenizer_encode_padded(tok, text, strlen(text), ids, 77, &trunc), GEN_OK);
     assert_false(trunc);
     strcat(text, "b ");   /* 75 tokens: still fits */
-    assert_int_equal(gen__tokenizer_encode_padded(tok, text, ids, 77, &trunc), GEN_OK);
+    assert_int_equal(gen__tokenizer_encode_padded(tok, text, strlen(text), ids, 77, &trunc), GEN_OK);
     assert_false(trunc);
     assert_int_equal(ids[76], gen__tokenizer_eos(tok));
     strcat(text, "c");    /* 76: the last one is dropped */
-    assert_int_equal(gen__tokenizer_encode_padded(tok, text, ids, 77, &trunc), GEN_OK);
+    assert_int_equal(gen__tokenizer_encode_padded(tok, text, strlen(text), ids, 77, &trunc), GEN_OK);
     assert_true(trunc);
     assert_int_equal(ids[76], gen__tokenizer_eos(tok));
     /* Invalid UTF-8 is refused. */
-    assert_int_equal(gen__tokenizer_encode_padded(tok, "bad \xff byte", ids, 77, NULL), GEN_EINVAL);
-    assert_int_equal(gen__tokenizer_encode_padded(tok, "\xe2\x82", ids, 77, NULL), GEN_EINVAL);
+    assert_int_equal(gen__tokenizer_encode_padded(tok, "bad \xff byte", strlen("bad \xff byte"), ids, 77, NULL), GEN_EINVAL);
+    assert_int_equal(gen__tokenizer_encode_padded(tok, "\xe2\x82", strlen("\xe2\x82"), ids, 77, NULL), GEN_EINVAL);
     gen__tokenizer_destroy(tok);
 }
 
@@ -285,7 +295,8 @@ static void *thread_main(void *p)
         json_array_foreach(a->cases, i, c) {
             int32_t ids[77];
             json_t *want = json_object_get(c, "ids_padded");
-            if (gen__tokenizer_encode_padded(a->tok, json_string_value(json_object_get(c, "prompt")),
+            json_t *pr = json_object_get(c, "prompt");
+            if (gen__tokenizer_encode_padded(a->tok, json_string_value(pr), json_string_length(pr),
                                              ids, 77, NULL) != GEN_OK) {
                 a->bad++;
                 continue;
@@ -335,7 +346,7 @@ static void test_alloc_failures(void **state)
         gen_status st = gen__tokenizer_load(&tok, fixture_path(dir, sizeof dir, "tiny-sd15/tokenizer"));
         int32_t ids[77];
         if (st == GEN_OK)
-            st = gen__tokenizer_encode_padded(tok, "Caf\xc3\xa9 \xf0\x9f\x98\x80 photo", ids, 77, NULL);
+            st = gen__tokenizer_encode_padded(tok, "Caf\xc3\xa9 \xf0\x9f\x98\x80 photo", strlen("Caf\xc3\xa9 \xf0\x9f\x98\x80 photo"), ids, 77, NULL);
         long made = gen__alloc_fail_after(0, 0);
         gen__tokenizer_destroy(tok);
         if (st == GEN_OK && made < k)
@@ -349,6 +360,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_clip_vocab),
+        cmocka_unit_test(test_random_prompts),
         cmocka_unit_test(test_tiny_vocab),
         cmocka_unit_test(test_sd2_pad_token),
         cmocka_unit_test(test_normalized_specials),
