@@ -1,6 +1,7 @@
 /* Host weight maps and their device copies (see weights.h). Both keep their
  * entries sorted by name (strcmp) so lookups are binary searches. */
 #include "pipeline/weights.h"
+#include "pipeline/weights_share.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -308,4 +309,125 @@ gen_status gen__weights_get(const gen__device_weights *dw, const char *name, int
     if (st == GEN_OK && !found)
         return gen__error(GEN_ENOTFOUND, "%s: weight '%s' is missing", dw->label, name);
     return st;
+}
+
+/* ---- sharing between devices (weights_share.h) ------------------------------ */
+
+/* Device kernels may use aligned vector loads: shared views must be as
+ * aligned as the backend's own allocations. */
+#define SHARE_ALIGN 64
+
+static bool usable_as_is(const gen__host_tensor *t, gen__dtype dtype)
+{
+    return t->dtype == dtype && ((uintptr_t)t->data % SHARE_ALIGN) == 0;
+}
+
+bool gen__host_weights_all_dtype(const gen__host_weights *hw, gen__dtype dtype)
+{
+    for (size_t i = 0; i < hw->count; i++)
+        if (!usable_as_is(&hw->items[i], dtype))
+            return false;
+    return true;
+}
+
+/* Owner of a converted map: the converted bytes plus the source map (whose
+ * own owner keeps the mapped file alive for the views that were kept). */
+typedef struct converted_owner {
+    void *data;
+    gen__host_weights *src;
+} converted_owner;
+
+static void release_converted(void *p)
+{
+    converted_owner *o = p;
+    gen__free(o->data);
+    gen__host_weights_destroy(o->src);
+    gen__free(o);
+}
+
+gen_status gen__host_weights_to_dtype(gen__host_weights **out, gen__host_weights *src,
+                                      gen__dtype dtype)
+{
+    *out = NULL;
+    size_t esize = gen__dtype_size(dtype);
+    uint64_t converted = 0;
+    /* Each converted tensor starts on a SHARE_ALIGN boundary of the block. */
+    for (size_t i = 0; i < src->count; i++)
+        if (!usable_as_is(&src->items[i], dtype))
+            converted += ((uint64_t)host_numel(&src->items[i]) * esize + SHARE_ALIGN - 1) /
+                         SHARE_ALIGN * SHARE_ALIGN;
+    if (converted == 0) {
+        *out = src;
+        return GEN_OK;
+    }
+    gen__host_weights *hw = NULL;
+    gen_status st = gen__host_weights_create(&hw, src->label);
+    if (st != GEN_OK)
+        return st;
+    converted_owner *owner = gen__calloc(1, sizeof *owner);
+    char *data = converted <= SIZE_MAX ? gen__aligned_malloc(SHARE_ALIGN, (size_t)converted) : NULL;
+    if (!owner || !data) {
+        gen__free(owner);
+        gen__free(data);
+        gen__host_weights_destroy(hw);
+        return gen__error(GEN_ENOMEM, "%s weights: cannot allocate %" PRIu64 " bytes to convert "
+                                      "them to %s",
+                          src->label, converted, gen__dtype_name(dtype));
+    }
+    size_t off = 0;
+    for (size_t i = 0; st == GEN_OK && i < src->count; i++) {
+        const gen__host_tensor *t = &src->items[i];
+        const void *p = t->data;
+        if (!usable_as_is(t, dtype)) {
+            size_t n = (size_t)host_numel(t);
+            gen__convert_host(data + off, dtype, t->data, t->dtype, n);
+            p = data + off;
+            off += (n * esize + SHARE_ALIGN - 1) / SHARE_ALIGN * SHARE_ALIGN;
+        }
+        st = gen__host_weights_add(hw, t->name, dtype, t->ndim, t->shape, p);
+    }
+    if (st != GEN_OK) {
+        gen__free(owner);
+        gen__free(data);
+        gen__host_weights_destroy(hw);
+        return st;
+    }
+    owner->data = data;
+    owner->src = src;
+    gen__host_weights_set_owner(hw, owner, release_converted);
+    *out = hw;
+    return GEN_OK;
+}
+
+gen_status gen__device_weights_alias(gen__device_weights **out, const gen__host_weights *hw,
+                                     gen__backend *be, gen__dtype dtype)
+{
+    *out = NULL;
+    if (!be || !(be->compute_dtypes & (1u << dtype)) || !gen__host_weights_all_dtype(hw, dtype))
+        return gen__error(GEN_EINVAL, "%s weights: cannot be viewed as %s on %s", hw->label,
+                          gen__dtype_name(dtype), be ? be->name : "(no device)");
+    gen__device_weights *dw = gen__calloc(1, sizeof *dw);
+    if (!dw || (hw->count && !(dw->items = gen__calloc(hw->count, sizeof *dw->items)))) {
+        gen__free(dw);
+        return gen__error(GEN_ENOMEM, "%s weights: out of memory", hw->label);
+    }
+    memcpy(dw->label, hw->label, sizeof dw->label);
+    dw->be = be;
+    dw->dtype = dtype;
+    for (size_t i = 0; i < hw->count; i++) {
+        const gen__host_tensor *src = &hw->items[i];
+        device_entry *e = &dw->items[i];
+        e->name = gen__strdup(src->name);
+        dw->count = i + 1;
+        gen_status st = e->name ? gen__tensor_describe(&e->t, dtype, src->ndim, src->shape)
+                                : gen__error(GEN_ENOMEM, "%s weights: out of memory", hw->label);
+        if (st != GEN_OK) {
+            gen__device_weights_release(dw);
+            return st;
+        }
+        e->t.data = (void *)src->data; /* borrowed: owned stays false */
+        e->t.backend = be;
+    }
+    *out = dw;
+    return GEN_OK;
 }
