@@ -18,7 +18,7 @@ static void usage(FILE *out)
             "\n"
             "commands:\n"
             "  version        print the library version\n"
-            "  devices        print the configured generation devices\n"
+            "  devices [--json]  print the resolved generation devices (labels, memory)\n"
             "  options        print every context option and its value\n"
             "\n"
             "options:\n"
@@ -44,6 +44,47 @@ static int cmd_options(const gen_context_options *opts)
             return fail(name);
         printf("%s=%s\n", name, value);
     }
+    return 0;
+}
+
+static void format_gib(uint64_t bytes, char *buf, size_t size)
+{
+    snprintf(buf, size, "%.1f GiB", (double)bytes / (double)(1ull << 30));
+}
+
+/* The resolved pool: one line per device, or a JSON array with --json. */
+static int cmd_devices(const gen_context_options *opts, int json)
+{
+    gen_device_pool *pool = NULL;
+    if (gen_device_pool_create(&pool, opts->generation_devices) != GEN_OK)
+        return fail("cannot resolve the devices");
+    size_t n = gen_device_pool_count(pool);
+    if (json)
+        printf("[");
+    for (size_t d = 0; d < n; d++) {
+        uint64_t free_b = 0, total_b = 0;
+        gen_device_pool_memory(pool, d, &free_b, &total_b);
+        int threads = gen_device_pool_cpu_threads(pool, d);
+        if (json) {
+            printf("%s{\"index\":%zu,\"id\":\"%s\",\"name\":\"%s\",\"label\":\"%s\","
+                   "\"free_bytes\":%llu,\"total_bytes\":%llu,\"cpu_threads\":%d}",
+                   d ? "," : "", d, gen_device_pool_id(pool, d), gen_device_pool_name(pool, d),
+                   gen_device_pool_label(pool, d), (unsigned long long)free_b,
+                   (unsigned long long)total_b, threads);
+        } else {
+            char free_text[32], total_text[32];
+            format_gib(free_b, free_text, sizeof(free_text));
+            format_gib(total_b, total_text, sizeof(total_text));
+            printf("%zu  %-8s %-24s %s free of %s", d, gen_device_pool_id(pool, d),
+                   gen_device_pool_label(pool, d), free_text, total_text);
+            if (threads > 0)
+                printf(", %d thread%s", threads, threads == 1 ? "" : "s");
+            printf("\n");
+        }
+    }
+    if (json)
+        printf("]\n");
+    gen_device_pool_destroy(pool);
     return 0;
 }
 
@@ -89,14 +130,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(command, "options") == 0)
         return cmd_options(&opts);
-    if (strcmp(command, "devices") == 0) {
-        gen_context *ctx = NULL;
-        if (gen_context_create(&ctx, &opts) != GEN_OK)
-            return fail("cannot create context");
-        printf("generation_devices: %s\n", gen_context_get_options(ctx)->generation_devices);
-        gen_context_destroy(ctx);
-        return 0;
-    }
+    if (strcmp(command, "devices") == 0)
+        return cmd_devices(&opts, i + 1 < argc && strcmp(argv[i + 1], "--json") == 0);
     fprintf(stderr, "gen: unknown command \"%s\" (try --help)\n", command);
     return EXIT_USAGE;
 }

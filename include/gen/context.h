@@ -6,6 +6,7 @@
 #define GEN_CONTEXT_H
 
 #include <gen/common.h>
+#include <gen/device.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -76,7 +77,8 @@ GEN_API const char *gen_context_option_name(size_t index);
 
 /* Create a context. `opts` may be NULL for the defaults; an options struct of
  * an older version is accepted, a newer one is refused with GEN_EVERSION.
- * *out is NULL on failure. */
+ * The devices are resolved here: an unavailable device fails creation (the
+ * message names it). *out is NULL on failure. */
 GEN_API gen_status gen_context_create(gen_context **out, const gen_context_options *opts);
 
 /* Destroy a context (stops its workers first). NULL is accepted. */
@@ -85,6 +87,10 @@ GEN_API void gen_context_destroy(gen_context *ctx);
 /* The options the context runs with (values after validation and
  * normalisation, e.g. generation_devices de-duplicated). Owned by the context. */
 GEN_API const gen_context_options *gen_context_get_options(const gen_context *ctx);
+
+/* The devices the context runs on (resolved from generation_devices at
+ * creation). Owned by the context. */
+GEN_API const gen_device_pool *gen_context_device_pool(const gen_context *ctx);
 
 #ifdef __cplusplus
 }

@@ -7,5 +7,6 @@
 
 #include <gen/common.h>
 #include <gen/context.h>
+#include <gen/device.h>
 
 #endif /* GEN_GEN_H */

@@ -5,6 +5,29 @@
 #include "context/options.h"
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/parse.h"
+
+/* The startup log lists every device with its label and memory. */
+static void log_devices(gen_context *ctx)
+{
+    size_t n = gen_device_pool_count(ctx->devices);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t free_b = 0, total_b = 0;
+        char total[32] = "?";
+        if (gen_device_pool_memory(ctx->devices, i, &free_b, &total_b) == GEN_OK)
+            gen__format_size(total_b, total, sizeof(total));
+        int threads = gen_device_pool_cpu_threads(ctx->devices, i);
+        if (threads > 0)
+            GEN__LOG_INFO(&ctx->logger, "device %zu: %s (%s), %d thread%s, %s RAM", i,
+                          gen_device_pool_id(ctx->devices, i),
+                          gen_device_pool_label(ctx->devices, i), threads, threads == 1 ? "" : "s",
+                          total);
+        else
+            GEN__LOG_INFO(&ctx->logger, "device %zu: %s (%s), %s", i,
+                          gen_device_pool_id(ctx->devices, i),
+                          gen_device_pool_label(ctx->devices, i), total);
+    }
+}
 
 GEN_API gen_status gen_context_create(gen_context **out, const gen_context_options *opts)
 {
@@ -23,8 +46,14 @@ GEN_API gen_status gen_context_create(gen_context **out, const gen_context_optio
     ctx->logger.fn = options.log_fn;
     ctx->logger.user_data = options.log_user_data;
     ctx->logger.level = (gen_log_level)options.log_level;
+    st = gen_device_pool_create(&ctx->devices, options.generation_devices);
+    if (st != GEN_OK) {
+        gen__free(ctx);
+        return st;
+    }
     GEN__LOG_INFO(&ctx->logger, "libgen %s: context created (generation_devices=%s)",
                   gen_version_string(), options.generation_devices);
+    log_devices(ctx);
     *out = ctx;
     return GEN_OK;
 }
@@ -34,10 +63,16 @@ GEN_API void gen_context_destroy(gen_context *ctx)
     if (!ctx)
         return;
     GEN__LOG_DEBUG(&ctx->logger, "context destroyed");
+    gen_device_pool_destroy(ctx->devices);
     gen__free(ctx);
 }
 
 GEN_API const gen_context_options *gen_context_get_options(const gen_context *ctx)
 {
     return ctx ? &ctx->options : NULL;
+}
+
+GEN_API const gen_device_pool *gen_context_device_pool(const gen_context *ctx)
+{
+    return ctx ? ctx->devices : NULL;
 }

@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -22,7 +23,7 @@ static void test_create_defaults(void **state)
 
 struct log_capture {
     int count;
-    char last[256];
+    char all[4096];
     gen_log_level level;
 };
 
@@ -31,7 +32,8 @@ static void capture_log(gen_log_level level, const char *message, void *user_dat
     struct log_capture *c = user_data;
     c->count++;
     c->level = level;
-    strncpy(c->last, message, sizeof(c->last) - 1);
+    size_t used = strlen(c->all);
+    snprintf(c->all + used, sizeof(c->all) - used, "%s\n", message);
 }
 
 static void test_log_callback(void **state)
@@ -39,13 +41,16 @@ static void test_log_callback(void **state)
     (void)state;
     struct log_capture cap = {0};
     gen_context_options o = GEN_CONTEXT_OPTIONS_INIT;
+    strcpy(o.generation_devices, "cpu:0");
     o.log_fn = capture_log;
     o.log_user_data = &cap;
     gen_context *ctx = NULL;
     assert_int_equal(gen_context_create(&ctx, &o), GEN_OK);
     assert_true(cap.count >= 1);
     assert_int_equal(cap.level, GEN_LOG_INFO);
-    assert_non_null(strstr(cap.last, "context created"));
+    assert_non_null(strstr(cap.all, "context created"));
+    /* The startup log lists the devices. */
+    assert_non_null(strstr(cap.all, "device 0: cpu:0 (CPU)"));
     gen_context_destroy(ctx);
 
     /* Below the configured level nothing is delivered. */
