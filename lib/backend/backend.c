@@ -103,11 +103,16 @@ gen_status gen__tensor_alloc(gen__tensor *out, gen__backend *be, gen__dtype dtyp
                              const int64_t *shape)
 {
     gen__tensor t;
+    if (!be) {
+        gen__tensor empty = GEN__TENSOR_EMPTY;
+        *out = empty;
+        return gen__error(GEN_EINVAL, "tensor alloc: no device given");
+    }
     gen_status st = gen__tensor_describe(&t, dtype, ndim, shape);
     if (st != GEN_OK) {
         gen__tensor empty = GEN__TENSOR_EMPTY;
         *out = empty;
-        return gen__error_prefix("%s: ", be ? be->name : "alloc");
+        return gen__error_prefix("%s: ", be->name);
     }
     void *p = NULL;
     st = be->ops->alloc(be, gen__tensor_nbytes(&t), &p);

@@ -293,7 +293,8 @@ gen_status gen__transpose(gen__tensor *out, const gen__tensor *x);
  *   emb = scale * t * exp(exponent[i]); out = [sin(emb), cos(emb)], or
  *   [cos, sin] when flip_sin_to_cos.
  * SD UNet: flip_sin_to_cos = true, downscale_freq_shift = 0, scale = 1,
- * max_period = 10000. Computed in double on the host, then uploaded. */
+ * max_period = 10000. Computed with diffusers' f32 roundings (exponent, exp,
+ * t * freq, scale) so large t (999) matches torch, not a double reference. */
 gen_status gen__timestep_embedding(gen__tensor *out, const float *timesteps, size_t count,
                                    bool flip_sin_to_cos, float downscale_freq_shift, float scale,
                                    float max_period);
