@@ -17,6 +17,7 @@ struct gen__engine {
     gen__model_caches *caches;
     pthread_mutex_t mu; /* backends[] */
     gen__backend *backends[GEN__MAX_DEVICES];
+    pthread_mutex_t device_mu[GEN__MAX_DEVICES]; /* one job at a time per device */
 };
 
 /* --- device copies for the caches ------------------------------------------------------------ */
@@ -128,11 +129,15 @@ gen_status gen__engine_create(gen__engine **out, const gen_device_pool *pool,
     e->pool = pool;
     e->logger = logger;
     pthread_mutex_init(&e->mu, NULL);
+    for (size_t i = 0; i < GEN__MAX_DEVICES; i++)
+        pthread_mutex_init(&e->device_mu[i], NULL);
     gen__device_copy_ops ops = {copy_upload, copy_release, NULL, e};
     gen_status st = gen__model_caches_create(&e->caches, pool, max_cache_ram, working_mem, &ops,
                                              logger);
     if (st != GEN_OK) {
         pthread_mutex_destroy(&e->mu);
+        for (size_t i = 0; i < GEN__MAX_DEVICES; i++)
+            pthread_mutex_destroy(&e->device_mu[i]);
         gen__free(e);
         return st;
     }
@@ -148,7 +153,19 @@ void gen__engine_destroy(gen__engine *e)
     for (size_t i = 0; i < GEN__MAX_DEVICES; i++)
         gen__backend_destroy(e->backends[i]);
     pthread_mutex_destroy(&e->mu);
+    for (size_t i = 0; i < GEN__MAX_DEVICES; i++)
+        pthread_mutex_destroy(&e->device_mu[i]);
     gen__free(e);
+}
+
+void gen__engine_device_lock(gen__engine *e, size_t index)
+{
+    pthread_mutex_lock(&e->device_mu[index]);
+}
+
+void gen__engine_device_unlock(gen__engine *e, size_t index)
+{
+    pthread_mutex_unlock(&e->device_mu[index]);
 }
 
 gen__model_caches *gen__engine_caches(gen__engine *e)

@@ -35,6 +35,11 @@ const gen__logger *gen__engine_logger(const gen__engine *engine);
  * the thread that will use it: CUDA state belongs to its thread). */
 gen_status gen__engine_backend(gen__engine *engine, size_t index, gen__backend **out);
 
+/* One generation at a time per device: held by workers and by synchronous
+ * gen_generate calls around a whole job (a backend is not thread-safe). */
+void gen__engine_device_lock(gen__engine *engine, size_t index);
+void gen__engine_device_unlock(gen__engine *engine, size_t index);
+
 /* The dtype device `index` stores and computes weights in (f32 on CPU, f16 on
  * CUDA). */
 gen__dtype gen__engine_weight_dtype(gen__engine *engine, size_t index);
