@@ -264,6 +264,8 @@ typedef struct gen_queue_counts {
     uint64_t total;
 } gen_queue_counts;
 
+#define GEN_QUEUE_COUNTS_INIT {GEN_QUEUE_COUNTS_VERSION, 0, 0, 0, 0, 0, 0, 0}
+
 /* Counts for one queue (NULL = every queue) and one user (NULL = every user). */
 GEN_API gen_status gen_queue_get_counts(gen_queue_counts *out, gen_queue *q, const char *queue_id,
                                         const char *user_id);
