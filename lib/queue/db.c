@@ -8,6 +8,8 @@
 
 gen_status gen__queue_sqlite_status(sqlite3 *db, int rc, const char *path, const char *what)
 {
+    if (db && (rc & 0xff) == (sqlite3_extended_errcode(db) & 0xff))
+        rc = sqlite3_extended_errcode(db);
     int primary = rc & 0xff;
     const char *detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     int sys = db ? sqlite3_system_errno(db) : 0;
@@ -28,8 +30,13 @@ gen_status gen__queue_sqlite_status(sqlite3 *db, int rc, const char *path, const
         if (sys == ENOSPC || sys == EFBIG || sys == EDQUOT)
             return gen__error(GEN_ENOSPC, "queue %s: %s: no space left to write (%s: %s)", path,
                               what, detail, strerror(sys));
-        return gen__error(GEN_EIO, "queue %s: %s: I/O error (%s%s%s)", path, what, detail,
-                          sys ? ": " : "", sys ? strerror(sys) : "");
+        if (rc == SQLITE_IOERR_WRITE || rc == SQLITE_IOERR_FSYNC || rc == SQLITE_IOERR_TRUNCATE)
+            return gen__error(GEN_EIO,
+                              "queue %s: %s: cannot write the database file (disk full, quota, "
+                              "file size limit or device error; SQLite code %d)",
+                              path, what, rc);
+        return gen__error(GEN_EIO, "queue %s: %s: I/O error (%s, SQLite code %d%s%s)", path, what,
+                          detail, rc, sys ? ": " : "", sys ? strerror(sys) : "");
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
         return gen__error(GEN_EDATABASE,
