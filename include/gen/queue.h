@@ -196,8 +196,10 @@ GEN_API gen_status gen_queue_claim(gen_queue_item **out, gen_queue *q, const cha
 
 /* Change an item's status (error_type / error_message may be NULL; they are
  * kept only for failed). A terminal item is left as is (GEN_OK, *out_changed =
- * 0). *out_changed (may be NULL) is 1 when the row changed. GEN_ENOTFOUND for a
- * missing item. */
+ * 0). Completed and failed are results: only the handle that claimed the item
+ * may report them, while it is in progress (GEN_ESTATE otherwise, e.g. after
+ * its lease expired and the item was recovered). *out_changed (may be NULL) is
+ * 1 when the row changed. GEN_ENOTFOUND for a missing item. */
 GEN_API gen_status gen_queue_set_status(int *out_changed, gen_queue *q, int64_t item_id,
                                         int32_t status, const char *error_type,
                                         const char *error_message);

@@ -123,6 +123,13 @@ static void test_status_changes_and_terminal_states(void **state)
     assert_int_equal(gen_queue_set_status(NULL, f->q, 999, GEN_QUEUE_COMPLETED, NULL, NULL),
                      GEN_ENOTFOUND);
     assert_int_equal(gen_queue_set_status(NULL, f->q, id + 1, 17, NULL, NULL), GEN_EINVAL);
+    /* A result for an item nobody claimed is refused; canceling it is fine. */
+    assert_int_equal(gen_queue_set_status(NULL, f->q, id + 1, GEN_QUEUE_COMPLETED, NULL, NULL),
+                     GEN_ESTATE);
+    assert_int_equal(status_of(f->q, id + 1), GEN_QUEUE_PENDING);
+    assert_int_equal(gen_queue_set_status(&changed, f->q, id + 1, GEN_QUEUE_CANCELED, NULL, NULL),
+                     GEN_OK);
+    assert_int_equal(changed, 1);
     assert_int_equal(gen_queue_get(&it, f->q, 999), GEN_ENOTFOUND);
     assert_null(it);
     assert_non_null(strstr(gen_last_error_message(), "999"));
@@ -431,6 +438,25 @@ static void test_callback_may_reenter(void **state)
     assert_int_equal(gen_queue_set_status(NULL, f->q, id, GEN_QUEUE_COMPLETED, NULL, NULL), GEN_OK);
 }
 
+static void test_public_structs_have_no_padding(void **state)
+{
+    (void)state;
+    /* FFI mirrors (ctypes) are exact only without padding. */
+    assert_int_equal(sizeof(gen_queue_options), 9 * sizeof(uint32_t));
+    assert_int_equal(sizeof(gen_queue_batch),
+                     2 * sizeof(uint32_t) + 2 * sizeof(void *) + sizeof(size_t) +
+                         5 * sizeof(void *) + 2 * sizeof(int32_t));
+    assert_int_equal(sizeof(gen_queue_event), 4 * sizeof(int32_t) + sizeof(int64_t) +
+                                                  5 * sizeof(void *));
+    assert_int_equal(sizeof(gen_queue_counts), 2 * sizeof(uint32_t) + 6 * sizeof(uint64_t));
+    assert_int_equal(sizeof(gen_queue_filter), 2 * sizeof(int32_t) + 4 * sizeof(void *) +
+                                                   sizeof(int64_t) + 2 * sizeof(int32_t));
+    gen_queue_filter a = GEN_QUEUE_FILTER_INIT, b;
+    memset(&b, 0xa5, sizeof(b));
+    assert_int_equal(gen_queue_filter_init(&b, GEN_QUEUE_FILTER_VERSION), GEN_OK);
+    assert_memory_equal(&a, &b, sizeof(a));
+}
+
 static void test_options(void **state)
 {
     (void)state;
@@ -478,6 +504,7 @@ int main(void)
         T(test_capacity),
         T(test_callback_may_reenter),
         cmocka_unit_test(test_options),
+        cmocka_unit_test(test_public_structs_have_no_padding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -166,7 +166,7 @@ static void test_leases_of_other_hosts(void **state)
     exec_sql(path, sql);
     q = open_queue(path);
     expect_item(q, first, GEN_QUEUE_IN_PROGRESS, 0, NULL);
-    expect_item(q, first + 1, GEN_QUEUE_PENDING, 1, "stopped");
+    expect_item(q, first + 1, GEN_QUEUE_PENDING, 1, "lease");
     gen_queue_close(q);
     qt_rmtree(dir);
 }
@@ -196,12 +196,66 @@ static void test_closed_handle_items_recovered(void **state)
     qt_rmtree(dir);
 }
 
+static gen_queue *open_lease(const char *path, uint32_t lease_ms, uint32_t heartbeat_ms)
+{
+    gen_queue_options o = GEN_QUEUE_OPTIONS_INIT;
+    o.lease_ms = lease_ms;
+    o.heartbeat_ms = heartbeat_ms;
+    gen_queue *q = NULL;
+    if (gen_queue_open(&q, path, &o) != GEN_OK)
+        fail_msg("open: %s", gen_last_error_message());
+    return q;
+}
+
+/* In one process the pid is alive, so only the lease tells: a handle whose
+ * heartbeat thread renews it keeps its items; a silent one loses them. */
+static void test_heartbeat_keeps_lease(void **state)
+{
+    (void)state;
+    char dir[256], path[300];
+    qt_tempdir(dir, sizeof(dir));
+    qt_path(path, sizeof(path), dir, "queue.db");
+    gen_queue *beating = open_lease(path, 1000, 100);
+    gen_queue *silent = open_lease(path, 300, 0);
+    gen_queue *observer = open_lease(path, 30000, 0);
+    int64_t first = qt_enqueue(observer, "A", "{}", 2, 0, NULL, NULL);
+    gen_queue_item *it = NULL;
+    assert_int_equal(gen_queue_claim(&it, beating, "cpu:0", NULL, 0), GEN_OK);
+    assert_int_equal(gen_queue_item_id(it), first);
+    gen_queue_item_destroy(it);
+    assert_int_equal(gen_queue_claim(&it, silent, "cpu:1", NULL, 0), GEN_OK);
+    assert_int_equal(gen_queue_item_id(it), first + 1);
+    gen_queue_item_destroy(it);
+    /* Well past the silent lease and several beats. */
+    struct timespec ts = {1, 500000000};
+    nanosleep(&ts, NULL);
+    uint64_t n = 0;
+    assert_int_equal(gen_queue_recover(&n, observer), GEN_OK);
+    assert_int_equal(n, 1);
+    expect_item(observer, first, GEN_QUEUE_IN_PROGRESS, 0, NULL);
+    expect_item(observer, first + 1, GEN_QUEUE_PENDING, 1, "lease");
+    /* The silent handle renews late: it is told (log) and carries on, but it
+     * cannot report a result for the item it lost. */
+    assert_int_equal(gen_queue_heartbeat(silent), GEN_OK);
+    assert_int_equal(gen_queue_set_status(NULL, silent, first + 1, GEN_QUEUE_COMPLETED, NULL, NULL),
+                     GEN_ESTATE);
+    assert_non_null(strstr(gen_last_error_message(), "not claimed by this handle"));
+    expect_item(observer, first + 1, GEN_QUEUE_PENDING, 1, NULL);
+    assert_int_equal(gen_queue_set_status(NULL, beating, first, GEN_QUEUE_COMPLETED, NULL, NULL),
+                     GEN_OK);
+    gen_queue_close(silent);
+    gen_queue_close(beating);
+    gen_queue_close(observer);
+    qt_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill9_requeue_then_fail),
         cmocka_unit_test(test_leases_of_other_hosts),
         cmocka_unit_test(test_closed_handle_items_recovered),
+        cmocka_unit_test(test_heartbeat_keeps_lease),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
