@@ -64,12 +64,15 @@ typedef struct gen_queue_options {
     uint32_t heartbeat_ms;      /* lease renewal period of the background thread; default
                                    10000; 0 = no thread (call gen_queue_heartbeat) */
     uint32_t max_job_bytes;     /* largest job JSON accepted; default 1 MiB */
+    int32_t log_level;          /* gen_log_level; default GEN_LOG_WARN */
+    gen_log_fn log_fn;          /* NULL = stderr; called from any thread that uses the queue */
+    void *log_user_data;        /* passed to log_fn */
 } gen_queue_options;
 
 #define GEN_QUEUE_OPTIONS_INIT                                                              \
     {                                                                                       \
         GEN_QUEUE_OPTIONS_VERSION, GEN_QUEUE_ROUND_ROBIN, 10000, 0, 3, 5000, 30000, 10000, \
-            1048576                                                                         \
+            1048576, GEN_LOG_WARN, NULL, NULL                                               \
     }
 
 /* Fill `opts` with the defaults of `version`. GEN_EVERSION for a newer version. */
@@ -77,7 +80,8 @@ GEN_API gen_status gen_queue_options_init(gen_queue_options *opts, uint32_t vers
 
 /* Set one option from text. Names: mode ("round_robin", "fifo"), max_queue_size,
  * max_queue_history, max_attempts, busy_timeout_ms, lease_ms, heartbeat_ms,
- * max_job_bytes (sizes accept "1MiB" etc.). GEN_ENOTFOUND for an unknown name,
+ * max_job_bytes (sizes accept "1MiB" etc.), log_level ("error".."trace" or
+ * 0..4). GEN_ENOTFOUND for an unknown name,
  * GEN_EINVAL for a bad value; `opts` is unchanged on failure. */
 GEN_API gen_status gen_queue_options_set(gen_queue_options *opts, const char *name,
                                          const char *value);

@@ -112,11 +112,16 @@ gen_status gen__queue_exec(gen_queue *q, const char *sql, const char *what)
 gen_status gen__queue_begin(gen_queue *q, const char *what)
 {
     gen__queue_events_drop(q);
+    gen__queue_gate_enter(q->gate);
+    q->in_gate = true;
     /* IMMEDIATE takes the write lock up front (waiting in the busy handler), so
      * a transaction never has to upgrade a read lock and cannot deadlock. */
     int rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc != SQLITE_OK)
-        return gen__queue_db_error(q, rc, what);
+    if (rc != SQLITE_OK) {
+        gen_status st = gen__queue_db_error(q, rc, what);
+        gen__queue_rollback(q);
+        return st;
+    }
     return GEN_OK;
 }
 
@@ -128,6 +133,10 @@ gen_status gen__queue_commit(gen_queue *q, const char *what)
         gen__queue_rollback(q);
         return st;
     }
+    if (q->in_gate) {
+        q->in_gate = false;
+        gen__queue_gate_leave(q->gate);
+    }
     return GEN_OK;
 }
 
@@ -137,6 +146,10 @@ void gen__queue_rollback(gen_queue *q)
     if (!sqlite3_get_autocommit(q->db))
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
     gen__queue_events_drop(q);
+    if (q->in_gate) {
+        q->in_gate = false;
+        gen__queue_gate_leave(q->gate);
+    }
 }
 
 gen_status gen__queue_step_done(gen_queue *q, sqlite3_stmt *st, const char *what)

@@ -325,7 +325,7 @@ static gen_status recover_item(gen_queue *q, const orphan *o, const dead_owner *
     }
     if ((s = gen__queue_step_done(q, st, "recovering an item")) != GEN_OK)
         return s;
-    GEN__LOG_WARN(&q->logger, "queue %s: item %lld %s: %s", q->path, (long long)o->id,
+    GEN__LOG_INFO(&q->logger, "queue %s: item %lld %s: %s", q->path, (long long)o->id,
                   give_up ? "failed" : "re-queued", message);
     return gen__queue_event_add(q, o->id, GEN_QUEUE_IN_PROGRESS,
                                 give_up ? GEN_QUEUE_FAILED : GEN_QUEUE_PENDING, o->queue_id,

@@ -442,7 +442,8 @@ static void test_public_structs_have_no_padding(void **state)
 {
     (void)state;
     /* FFI mirrors (ctypes) are exact only without padding. */
-    assert_int_equal(sizeof(gen_queue_options), 9 * sizeof(uint32_t));
+    assert_int_equal(sizeof(gen_queue_options),
+                     10 * sizeof(uint32_t) + sizeof(gen_log_fn) + sizeof(void *));
     assert_int_equal(sizeof(gen_queue_batch),
                      2 * sizeof(uint32_t) + 2 * sizeof(void *) + sizeof(size_t) +
                          5 * sizeof(void *) + 2 * sizeof(int32_t));
@@ -476,6 +477,9 @@ static void test_options(void **state)
     assert_int_equal(gen_queue_options_set(&o, "heartbeat_ms", "40000"), GEN_EINVAL);
     assert_non_null(strstr(gen_last_error_message(), "lease_ms"));
     assert_int_equal(o.heartbeat_ms, 10000);
+    assert_int_equal(gen_queue_options_set(&o, "log_level", "debug"), GEN_OK);
+    assert_int_equal(o.log_level, GEN_LOG_DEBUG);
+    assert_int_equal(gen_queue_options_set(&o, "log_level", "loud"), GEN_EINVAL);
     gen_queue *q = (gen_queue *)1;
     o.max_queue_size = 0;
     assert_int_equal(gen_queue_open(&q, "/nonexistent/x.db", &o), GEN_EINVAL);
