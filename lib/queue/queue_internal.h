@@ -137,6 +137,13 @@ void gen__queue_job_info_free(gen__queue_job_info *info);
  * frees with gen__free. */
 gen_status gen__queue_job_with_seed(const char *text, size_t len, int64_t seed, char **out);
 
+/* A parsed job whose "seed" is rewritten per run without parsing again. */
+typedef struct gen__queue_reseeder gen__queue_reseeder;
+gen_status gen__queue_reseeder_new(const char *text, size_t len, gen__queue_reseeder **out);
+void gen__queue_reseeder_free(gen__queue_reseeder *r);
+/* Serialise the job with "seed" = seed (wrapped) into *buf (grown as needed). */
+gen_status gen__queue_reseed(gen__queue_reseeder *r, int64_t seed, char **buf, size_t *cap);
+
 /* --- recover.c ---------------------------------------------------------------------------- */
 
 /* Recovery inside an open transaction; *out = items changed. */
