@@ -155,11 +155,67 @@ static void test_two_processes_claim_each_item_once(void **state)
     qt_rmtree(dir);
 }
 
+typedef struct canceler {
+    gen_queue *q;
+    uint64_t canceled;
+    int events;
+    gen_status st;
+} canceler;
+
+static void count_event(const gen_queue_event *e, void *ud)
+{
+    (void)e;
+    ((canceler *)ud)->events++;
+}
+
+static void *cancel_batch(void *arg)
+{
+    canceler *c = arg;
+    const char *batches[] = {"race"};
+    c->st = gen_queue_cancel_by_batch(&c->canceled, c->q, NULL, batches, 1, NULL, 1);
+    return NULL;
+}
+
+/* Two handles cancel the same batch at once: every item is counted (and
+ * reported) by exactly one of them. */
+static void test_concurrent_cancels_count_once(void **state)
+{
+    (void)state;
+    char dir[256], path[300];
+    qt_tempdir(dir, sizeof(dir));
+    qt_path(path, sizeof(path), dir, "queue.db");
+    canceler c[2] = {{open_queue(path), 0, 0, GEN_OK}, {open_queue(path), 0, 0, GEN_OK}};
+    assert_true(qt_enqueue(c[0].q, "A", "{}", 300, 0, "race", NULL) > 0);
+    for (int i = 0; i < 5; i++) {
+        gen_queue_item *it = NULL;
+        assert_int_equal(gen_queue_claim(&it, c[i % 2].q, "cpu:0", NULL, 0), GEN_OK);
+        gen_queue_item_destroy(it);
+    }
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        gen_queue_set_event_callback(c[i].q, count_event, &c[i]);
+        pthread_create(&th[i], NULL, cancel_batch, &c[i]);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(c[0].st, GEN_OK);
+    assert_int_equal(c[1].st, GEN_OK);
+    assert_int_equal(c[0].canceled + c[1].canceled, 300);
+    assert_int_equal(c[0].events + c[1].events, 300);
+    gen_queue_counts n = GEN_QUEUE_COUNTS_INIT;
+    assert_int_equal(gen_queue_get_batch_counts(&n, c[0].q, "race"), GEN_OK);
+    assert_int_equal(n.canceled, 300);
+    gen_queue_close(c[0].q);
+    gen_queue_close(c[1].q);
+    qt_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threads_claim_each_item_once),
         cmocka_unit_test(test_two_processes_claim_each_item_once),
+        cmocka_unit_test(test_concurrent_cancels_count_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -342,6 +342,36 @@ static void test_page_limit_full(void **state)
     gen_queue_close(q);
 }
 
+static void test_locked_database_is_busy(void **state)
+{
+    (void)state;
+    char path[300];
+    qt_path(path, sizeof(path), dir, "locked.db");
+    gen_queue_options o = GEN_QUEUE_OPTIONS_INIT;
+    o.heartbeat_ms = 0;
+    o.busy_timeout_ms = 150;
+    gen_queue *q = NULL;
+    assert_int_equal(gen_queue_open(&q, path, &o), GEN_OK);
+    int64_t id = qt_enqueue(q, "A", "{}", 1, 0, NULL, NULL);
+    /* Another connection holds the write lock past the timeout. */
+    sqlite3 *other = raw_open(path);
+    raw_exec(other, "BEGIN IMMEDIATE");
+    gen_queue_item *it = (gen_queue_item *)1;
+    assert_int_equal(gen_queue_claim(&it, q, "cpu:0", NULL, 0), GEN_EBUSY);
+    assert_null(it);
+    assert_non_null(strstr(gen_last_error_message(), "locked"));
+    /* Reads still work (WAL), and the claim succeeds once the lock is gone. */
+    int32_t status = -1;
+    assert_int_equal(gen_queue_get_status(&status, q, id), GEN_OK);
+    assert_int_equal(status, GEN_QUEUE_PENDING);
+    raw_exec(other, "ROLLBACK");
+    sqlite3_close(other);
+    assert_int_equal(gen_queue_claim(&it, q, "cpu:0", NULL, 0), GEN_OK);
+    assert_int_equal(gen_queue_item_id(it), id);
+    gen_queue_item_destroy(it);
+    gen_queue_close(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -353,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_file),
         cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_page_limit_full),
+        cmocka_unit_test(test_locked_database_is_busy),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
