@@ -214,8 +214,8 @@ GEN_API gen_status gen_queue_get_status(int32_t *out_status, gen_queue *q, int64
 /* --- cancel, delete, retry ----------------------------------------------------------------- */
 /* Scope of the calls below: with admin = 0, user_id is required and only that
  * user's items are touched (an explicit item of another user is GEN_EPERM);
- * with admin != 0, user_id = NULL means every user and a user_id narrows to
- * that user. queue_id NULL means "default". Every matching pending AND
+ * with admin != 0, user_id = NULL means every user and a user_id narrows the
+ * bulk calls to that user (gen_queue_cancel_item then cancels any item). queue_id NULL means "default". Every matching pending AND
  * in-progress item is canceled, with one event per item; counts are the rows
  * this call changed. Workers of other processes see the cancellation by
  * polling gen_queue_get_status. */

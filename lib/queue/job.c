@@ -6,7 +6,6 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
-#include "core/utf8.h"
 #include "queue/queue_internal.h"
 
 #define MODEL_KEY_MAX 1024
