@@ -438,6 +438,33 @@ static void test_callback_may_reenter(void **state)
     assert_int_equal(gen_queue_set_status(NULL, f->q, id, GEN_QUEUE_COMPLETED, NULL, NULL), GEN_OK);
 }
 
+static void test_history_is_trimmed_at_open(void **state)
+{
+    fixture *f = *state;
+    int64_t first = qt_enqueue(f->q, "A", "{}", 6, 0, NULL, NULL);
+    qt_enqueue(f->q, "A", "{}", 2, 0, NULL, "other-queue-dest");
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(claim(f->q, "cpu:0"), first + i);
+        assert_int_equal(gen_queue_set_status(NULL, f->q, first + i, GEN_QUEUE_COMPLETED, NULL,
+                                              NULL),
+                         GEN_OK);
+    }
+    gen_queue_close(f->q);
+    gen_queue_options o = GEN_QUEUE_OPTIONS_INIT;
+    o.heartbeat_ms = 0;
+    o.max_queue_history = 2;
+    assert_int_equal(gen_queue_open(&f->q, f->path, &o), GEN_OK);
+    /* The two newest finished items stay; pending ones are never trimmed. */
+    gen_queue_counts c = GEN_QUEUE_COUNTS_INIT;
+    assert_int_equal(gen_queue_get_counts(&c, f->q, NULL, NULL), GEN_OK);
+    assert_int_equal(c.completed, 2);
+    assert_int_equal(c.pending, 3);
+    int32_t s;
+    assert_int_equal(gen_queue_get_status(&s, f->q, first + 4), GEN_OK);
+    assert_int_equal(gen_queue_get_status(&s, f->q, first + 3), GEN_OK);
+    assert_int_equal(gen_queue_get_status(&s, f->q, first + 2), GEN_ENOTFOUND);
+}
+
 static void test_public_structs_have_no_padding(void **state)
 {
     (void)state;
@@ -507,6 +534,7 @@ int main(void)
         T(test_job_validation_and_seeds),
         T(test_capacity),
         T(test_callback_may_reenter),
+        T(test_history_is_trimmed_at_open),
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_public_structs_have_no_padding),
     };
