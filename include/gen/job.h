@@ -35,7 +35,7 @@ GEN_API gen_status gen_job_clone(gen_job **out, const gen_job *job);
  *   width, height    pixels, multiples of 8, 64..4096
  *   steps            1..1000
  *   guidance         classifier-free guidance scale, finite, 0..100 (<= 1: no CFG)
- *   seed             0..9223372036854775807 (2^63-1), or "random"
+ *   seed             0..4294967295, or "random" (torch seeds its generator with 32 bits)
  *   scheduler        ddim, euler, euler_a, dpmpp_2m
  *   karras           true/false: Karras sigmas (euler, dpmpp_2m)
  *   clip_skip        0..11 (diffusers' clip_skip: 1 = penultimate layer)

@@ -220,15 +220,13 @@ static gen_status set_seed(gen_job *j, const char *n, const char *v)
     }
     const char *p = v;
     if (*p < '0' || *p > '9')
-        return gen__error(GEN_EINVAL, "%s: \"%s\" is not a seed (0..9223372036854775807 or "
-                                      "\"random\")",
+        return gen__error(GEN_EINVAL, "%s: \"%s\" is not a seed (0..4294967295 or \"random\")",
                           n, v);
     errno = 0;
     char *end;
     unsigned long long s = strtoull(p, &end, 10);
-    if (*end != '\0' || errno == ERANGE || s > (unsigned long long)INT64_MAX)
-        return gen__error(GEN_EINVAL, "%s: \"%s\" is not a seed (0..9223372036854775807 or "
-                                      "\"random\")",
+    if (*end != '\0' || errno == ERANGE || s > UINT32_MAX)
+        return gen__error(GEN_EINVAL, "%s: \"%s\" is not a seed (0..4294967295 or \"random\")",
                           n, v);
     j->seed = s;
     j->has_seed = true;
@@ -482,7 +480,9 @@ GEN_API gen_status gen_job_validate(gen_job *job)
         uint64_t seed = 0;
         if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
             seed = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull;
-        job->seed = seed >> 1; /* keep seeds within what JSON integers carry exactly (2^63) */
+        /* 32 bits: torch seeds its mt19937 with the low 32 bits anyway, and the
+         * queue and most front ends keep seeds in that range. */
+        job->seed = seed & 0xFFFFFFFFu;
         job->has_seed = true;
     }
     return GEN_OK;
