@@ -131,7 +131,17 @@ typedef enum {
     GEN__DPM_ALGO_SDE_DPMSOLVER
 } gen__dpm_algorithm;
 typedef enum { GEN__DPM_SOLVER_MIDPOINT = 0, GEN__DPM_SOLVER_HEUN } gen__dpm_solver;
-typedef enum { GEN__VARIANCE_NONE = 0, GEN__VARIANCE_LEARNED, GEN__VARIANCE_LEARNED_RANGE } gen__variance_type;
+/* DPM-Solver reads learned/learned_range; the fixed_* values come from DDPM
+ * configs that some repositories ship and are accepted (as DPM ignores them). */
+typedef enum {
+    GEN__VARIANCE_NONE = 0,
+    GEN__VARIANCE_LEARNED,
+    GEN__VARIANCE_LEARNED_RANGE,
+    GEN__VARIANCE_FIXED_SMALL,
+    GEN__VARIANCE_FIXED_SMALL_LOG,
+    GEN__VARIANCE_FIXED_LARGE,
+    GEN__VARIANCE_FIXED_LARGE_LOG
+} gen__variance_type;
 
 /* One bit per key; `present` says which keys the file set (non-null). */
 enum {

@@ -145,7 +145,9 @@ gen_status gen__scheduler_config_parse(const char *label, const char *text, size
     static const char *const algo_names[] = {"dpmsolver++", "sde-dpmsolver++", "dpmsolver",
                                              "sde-dpmsolver", "deis", NULL};
     static const char *const solver_names[] = {"midpoint", "heun", "logrho", "bh1", "bh2", NULL};
-    static const char *const variance_names[] = {"none", "learned", "learned_range", NULL};
+    static const char *const variance_names[] = {"none", "learned", "learned_range", "fixed_small",
+                                                 "fixed_small_log", "fixed_large",
+                                                 "fixed_large_log", NULL};
 
     json_t *root;
     gen_status st = gen__json_parse_object(label, text, len, &root);

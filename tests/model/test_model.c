@@ -134,6 +134,7 @@ static void test_tiny_configs(void **state)
 {
     (void)state;
     gen__model *m = open_ok(FIX "/tiny-sd15", NULL);
+    assert_true(gen__model_configs_from_files(m));
     const gen__unet_config *u = gen__model_unet_config(m);
     assert_int_equal(u->n_blocks, 2);
     assert_int_equal(u->block_out_channels[0], 24);
