@@ -74,9 +74,13 @@ gen_status gen__model_refuse_pickle(const char *path)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return GEN_OK; /* the real open reports it */
-    unsigned char magic[4] = {0};
+    unsigned char magic[9] = {0};
     ssize_t n = read(fd, magic, sizeof(magic));
     close(fd);
+    /* A safetensors header length can begin with the same bytes (640 = 0x80 0x02):
+     * its JSON always starts at byte 8 with '{', which neither format has there. */
+    if (n >= 9 && magic[8] == '{')
+        return GEN_OK;
     /* torch.save writes a zip archive (PK\3\4) or a raw pickle (PROTO opcode 0x80 + version). */
     if (n >= 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4)
         return pickle_error(path, "a torch zip archive, whatever its name");

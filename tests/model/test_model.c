@@ -370,6 +370,16 @@ static void test_pickle_refused(void **state)
     gen__model *m;
     assert_int_equal(gen__model_open(&m, p, NULL), GEN_EUNSUPPORTED);
     assert_non_null(strstr(gen_last_error_message(), "torch zip archive"));
+    /* ... but a safetensors file whose header length is 640 (bytes 0x80 0x02) is not pickle */
+    char header[641];
+    memset(header, ' ', 640);
+    header[0] = '{';
+    header[1] = '}';
+    p = st_path(dir, "len640.safetensors");
+    assert_int_equal(st_write_raw(p, 640, header, 640, NULL, 0), 0);
+    assert_int_equal(gen__model_refuse_pickle(p), GEN_OK);
+    assert_int_equal(gen__model_open(&m, p, NULL), GEN_EFORMAT);
+    assert_non_null(strstr(gen_last_error_message(), "no UNet weights"));
     gen_model_info *info = (gen_model_info *)1;
     assert_int_equal(gen_model_inspect(&info, st_path(dir, "model.ckpt")), GEN_EUNSUPPORTED);
     assert_null(info);
@@ -550,8 +560,9 @@ static void test_folder_variants(void **state)
                 gen__model_tensor_at(ref, GEN__PART_UNET, i)->name, i < nu / 2 ? 1 : 2);
     fprintf(f, "}}");
     fclose(f);
-    /* vae: names written by an old diffusers (query/key/value/proj_attn) */
-    snprintf(p, sizeof(p), "%s/vae/diffusion_pytorch_model.safetensors", root);
+    /* vae: names written by an old diffusers (query/key/value/proj_attn), and only
+     * as the fp16 variant file (used when the plain one is absent) */
+    snprintf(p, sizeof(p), "%s/vae/diffusion_pytorch_model.fp16.safetensors", root);
     write_subset(p, ref, GEN__PART_VAE, 0, gen__model_tensor_count(ref, GEN__PART_VAE),
                  to_legacy_vae);
     /* text encoder: only a pickle at first */
