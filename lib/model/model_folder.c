@@ -86,6 +86,9 @@ gen_status gen__model_read_configs(gen__model *m, const char *dir, bool need_sch
     if (st != GEN_OK)
         return st;
     m->configs_from_files = true;
+    st = gen__model_find_tokenizer(m, dir);
+    if (st != GEN_OK)
+        return st;
     st = read_config(dir, "model_index.json", NULL, parse_index, &m->index);
     if (st == GEN_ENOTFOUND) { /* optional: a bare folder of parts still loads */
         gen_clear_last_error();

@@ -135,6 +135,7 @@ static void test_tiny_configs(void **state)
     (void)state;
     gen__model *m = open_ok(FIX "/tiny-sd15", NULL);
     assert_true(gen__model_configs_from_files(m));
+    assert_string_equal(gen__model_tokenizer_dir(m), FIX "/tiny-sd15/tokenizer");
     const gen__unet_config *u = gen__model_unet_config(m);
     assert_int_equal(u->n_blocks, 2);
     assert_int_equal(u->block_out_channels[0], 24);
@@ -222,6 +223,7 @@ static void test_full_sd15_single_file(void **state)
     assert_int_equal(gen__model_family(m), GEN__FAMILY_SD1);
     assert_int_equal(gen__model_prediction(m), GEN__PRED_EPSILON);
     assert_false(gen__model_configs_from_files(m));
+    assert_null(gen__model_tokenizer_dir(m));
     /* the parameter counts of runwayml/stable-diffusion-v1-5 */
     assert_int_equal(gen__model_part_parameters(m, GEN__PART_UNET), 859520964);
     assert_int_equal(gen__model_part_parameters(m, GEN__PART_VAE), 83653863);
