@@ -75,7 +75,7 @@ def main():
             __import__("tokenizers").__version__ + ")",
             "normalizer": "NFC; Replace(\\s+ -> ' '); Lowercase",
             "pre_tokenizer": r"Split(<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+, removed, invert) then ByteLevel",
-            "padding": "max_length=77 with pad = <|endoftext|>; truncation keeps 76 ids then <|endoftext|>",
+            "padding": "max_length=77 with pad = <|endoftext|>; truncation keeps <|startoftext|> + the first 75 content ids + <|endoftext|>",
             "bos": full.bos_token_id, "eos": full.eos_token_id, "pad": full.pad_token_id}
     for name, tok, src in (("clip_ids.json", full, args.clip_tokenizer), ("tiny_ids.json", tiny, args.tiny)):
         cases = run(tok, PROMPTS)
