@@ -3,11 +3,15 @@
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include <jansson.h>
+
+#include "core/alloc.h"
 #include "model/config.h"
 
 #define PARSE(fn, text, out) fn("cfg.json", text, strlen(text), out)
@@ -243,6 +247,132 @@ static void test_model_index(void **state)
                  GEN_EFORMAT, "[library, class]");
 }
 
+
+/* ---------------------------------------------------------------- against diffusers' from_config */
+
+#define ENUM_NAME(names, v) json_string((names)[(int)(v)])
+
+/* libgen's value of a scheduler key, as the JSON diffusers would write; NULL for keys
+ * libgen does not model. */
+static json_t *my_value(const gen__scheduler_config *c, const char *k)
+{
+    static const char *const pred[] = {"epsilon", "v_prediction", "sample"};
+    static const char *const betas[] = {"linear", "scaled_linear", "squaredcos_cap_v2"};
+    static const char *const spacing[] = {"leading", "linspace", "trailing"};
+    static const char *const interp[] = {"linear", "log_linear"};
+    static const char *const tstype[] = {"discrete", "continuous"};
+    static const char *const final[] = {"zero", "sigma_min"};
+    static const char *const algo[] = {"dpmsolver++", "sde-dpmsolver++", "dpmsolver", "sde-dpmsolver"};
+    static const char *const solver[] = {"midpoint", "heun"};
+    static const char *const shift[] = {"exponential", "linear"};
+    static const char *const variance[] = {NULL, "learned", "learned_range", "fixed_small",
+                                           "fixed_small_log", "fixed_large", "fixed_large_log"};
+#define I(name, f) if (!strcmp(k, name)) return json_integer(c->f)
+#define R(name, f) if (!strcmp(k, name)) return json_real(c->f)
+#define B(name, f) if (!strcmp(k, name)) return json_boolean(c->f)
+#define E(name, f, names) if (!strcmp(k, name)) return ENUM_NAME(names, c->f)
+    I("num_train_timesteps", num_train_timesteps);
+    R("beta_start", beta_start);
+    R("beta_end", beta_end);
+    E("beta_schedule", beta_schedule, betas);
+    B("clip_sample", clip_sample);
+    B("set_alpha_to_one", set_alpha_to_one);
+    I("steps_offset", steps_offset);
+    E("prediction_type", prediction_type, pred);
+    B("thresholding", thresholding);
+    R("dynamic_thresholding_ratio", dynamic_thresholding_ratio);
+    R("clip_sample_range", clip_sample_range);
+    R("sample_max_value", sample_max_value);
+    E("timestep_spacing", timestep_spacing, spacing);
+    B("rescale_betas_zero_snr", rescale_betas_zero_snr);
+    E("interpolation_type", interpolation_type, interp);
+    B("use_karras_sigmas", use_karras_sigmas);
+    B("use_exponential_sigmas", use_exponential_sigmas);
+    B("use_beta_sigmas", use_beta_sigmas);
+    if (!strcmp(k, "sigma_min"))
+        return c->has_sigma_min ? json_real(c->sigma_min) : json_null();
+    if (!strcmp(k, "sigma_max"))
+        return c->has_sigma_max ? json_real(c->sigma_max) : json_null();
+    E("timestep_type", timestep_type, tstype);
+    E("final_sigmas_type", final_sigmas_type, final);
+    I("solver_order", solver_order);
+    E("algorithm_type", algorithm_type, algo);
+    E("solver_type", solver_type, solver);
+    B("lower_order_final", lower_order_final);
+    B("euler_at_final", euler_at_final);
+    B("use_lu_lambdas", use_lu_lambdas);
+    if (!strcmp(k, "lambda_min_clipped"))
+        return isinf(c->lambda_min_clipped) ? json_string("-inf") : json_real(c->lambda_min_clipped);
+    if (!strcmp(k, "variance_type"))
+        return c->variance_type == GEN__VARIANCE_NONE ? json_null()
+                                                      : json_string(variance[c->variance_type]);
+    B("skip_prk_steps", skip_prk_steps);
+    if (!strcmp(k, "trained_betas"))
+        return c->trained_betas ? NULL : json_null();
+    B("use_flow_sigmas", use_flow_sigmas);
+    R("flow_shift", flow_shift);
+    B("use_dynamic_shifting", use_dynamic_shifting);
+    E("time_shift_type", time_shift_type, shift);
+#undef I
+#undef R
+#undef B
+#undef E
+    return NULL;
+}
+
+static bool same_json(json_t *a, json_t *b)
+{
+    if (json_is_number(a) && json_is_number(b))
+        return json_number_value(a) == json_number_value(b);
+    return json_equal(a, b);
+}
+
+static void test_scheduler_matches_diffusers_from_config(void **state)
+{
+    (void)state;
+    char *text;
+    size_t len;
+    assert_int_equal(gen__read_small_file(GEN_MODEL_TEST_DIR "/fixtures/scheduler_from_config.json",
+                                          1 << 20, &text, &len),
+                     GEN_OK);
+    json_error_t err;
+    json_t *root = json_loadb(text, len, 0, &err);
+    gen__free(text);
+    assert_non_null(root);
+    json_t *sources = json_object_get(root, "sources"), *results = json_object_get(root, "results");
+    size_t i, checked = 0;
+    json_t *r;
+    json_array_foreach(results, i, r) {
+        const char *src_name = json_string_value(json_object_get(r, "source"));
+        const char *cls_name = json_string_value(json_object_get(r, "class"));
+        char *src = json_dumps(json_object_get(sources, src_name), 0);
+        gen__scheduler_config file, mine;
+        assert_int_equal(gen__scheduler_config_parse("src", src, strlen(src), &file), GEN_OK);
+        free(src);
+        assert_int_equal(gen__scheduler_config_for(&file, gen__sched_class_from_name(cls_name), &mine),
+                         GEN_OK);
+        const char *key;
+        json_t *want;
+        json_object_foreach(json_object_get(r, "config"), key, want) {
+            json_t *got = my_value(&mine, key);
+            if (!got)
+                fail_msg("%s from %s: key \"%s\" is not modelled by libgen", cls_name, src_name, key);
+            if (!same_json(got, want)) {
+                char *g = json_dumps(got, JSON_ENCODE_ANY), *w = json_dumps(want, JSON_ENCODE_ANY);
+                fail_msg("%s from %s: \"%s\" is %s in libgen, %s in diffusers", cls_name, src_name,
+                         key, g, w);
+            }
+            json_decref(got);
+            checked++;
+        }
+        gen__scheduler_config_free(&mine);
+        gen__scheduler_config_free(&file);
+    }
+    print_message("%zu scheduler keys checked against diffusers\n", checked);
+    assert_true(checked > 200);
+    json_decref(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_scheduler_defaults_per_class),
         cmocka_unit_test(test_scheduler_values_and_errors),
         cmocka_unit_test(test_model_index),
+        cmocka_unit_test(test_scheduler_matches_diffusers_from_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
