@@ -461,6 +461,26 @@ static void test_allocation_failures(void **state)
 }
 
 
+/* SD2 OpenCLIP single file (tests/model/fixtures/make_tiny_sd2v_single.py, naming checked
+ * against diffusers' from_single_file) == the tiny-sd2v folder, tensor for tensor. */
+static void test_tiny_sd2v_single_file(void **state)
+{
+    (void)state;
+    gen__model *folder = open_ok(FIX "/tiny-sd2v", NULL);
+    gen__model_open_options o = GEN__MODEL_OPEN_OPTIONS_INIT;
+    o.config_dir = FIX "/tiny-sd2v";
+    gen__model *single = open_ok(GEN_MODEL_TEST_DIR "/fixtures/tiny-sd2v.safetensors", &o);
+    assert_int_equal(gen__model_family(single), GEN__FAMILY_SD2);
+    assert_int_equal(gen__model_prediction(single), GEN__PRED_V);
+    for (int p = 0; p < GEN__PART_COUNT; p++)
+        assert_same_part(folder, single, (gen__part)p);
+    /* the extra (penultimate-layer) resblock 2 and text_projection were dropped */
+    assert_null(gen__model_find(single, GEN__PART_TEXT_ENCODER,
+                                "text_model.encoder.layers.2.self_attn.q_proj.weight"));
+    gen__model_close(single);
+    gen__model_close(folder);
+}
+
 /* ---------------------------------------------------------------- a hand-made diffusers folder */
 
 static void copy_file(const char *from, const char *to)
@@ -624,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_inspect_public),
         cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_folder_variants),
+        cmocka_unit_test(test_tiny_sd2v_single_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
