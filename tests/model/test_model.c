@@ -541,9 +541,9 @@ static void to_legacy_vae(char *name, size_t size)
 
 static void strip_text_model(char *name, size_t size)
 {
-    (void)size;
-    if (strncmp(name, "text_model.", 11) == 0)
-        memmove(name, name + 11, strlen(name + 11) + 1);
+    size_t n = strnlen(name, size);
+    if (n >= 11 && memcmp(name, "text_model.", 11) == 0)
+        memmove(name, name + 11, n - 11 + 1);
 }
 
 static void test_folder_variants(void **state)
