@@ -1,5 +1,5 @@
-/* Runs a fuzz target over files (its corpus) without libFuzzer, so that every
- * compiler checks the seeds as a unit test: replay FILE|DIR... */
+/* Runs a fuzz target over files and folders of inputs (the seed corpus, a
+ * crash file) without libFuzzer, so the corpus is checked by every build. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,52 +13,56 @@ static int run_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        perror(path);
+        fprintf(stderr, "%s: cannot open\n", path);
         return 1;
     }
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc(size > 0 ? (size_t)size : 1);
-    size_t got = buf ? fread(buf, 1, (size_t)size, f) : 0;
+    size_t cap = 1 << 16, len = 0;
+    uint8_t *buf = malloc(cap);
+    size_t n;
+    while (buf && (n = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += n;
+        if (len == cap)
+            buf = realloc(buf, cap *= 2);
+    }
     fclose(f);
-    if (!buf || got != (size_t)size) {
-        free(buf);
-        fprintf(stderr, "%s: cannot read\n", path);
+    if (!buf)
         return 1;
-    }
-    LLVMFuzzerTestOneInput(buf, got);
+    /* an exact-size copy so that reads past the input are caught by ASan/valgrind */
+    uint8_t *exact = malloc(len ? len : 1);
+    memcpy(exact, buf, len);
     free(buf);
+    LLVMFuzzerTestOneInput(exact, len);
+    free(exact);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    int failures = 0, files = 0;
+    int failures = 0, count = 0;
     for (int i = 1; i < argc; i++) {
         struct stat sb;
         if (stat(argv[i], &sb) != 0) {
-            perror(argv[i]);
+            fprintf(stderr, "%s: not found\n", argv[i]);
             return 1;
         }
         if (!S_ISDIR(sb.st_mode)) {
             failures += run_file(argv[i]);
-            files++;
+            count++;
             continue;
         }
         DIR *d = opendir(argv[i]);
         struct dirent *e;
-        while (d && (e = readdir(d))) {
+        while (d && (e = readdir(d)) != NULL) {
             if (e->d_name[0] == '.')
                 continue;
             char path[4096];
             snprintf(path, sizeof(path), "%s/%s", argv[i], e->d_name);
             failures += run_file(path);
-            files++;
+            count++;
         }
         if (d)
             closedir(d);
     }
-    printf("%d files replayed, %d unreadable\n", files, failures);
-    return failures || files == 0 ? 1 : 0;
+    printf("%d inputs replayed\n", count);
+    return failures || count == 0 ? 1 : 0;
 }
