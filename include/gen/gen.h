@@ -7,5 +7,6 @@
 
 #include <gen/common.h>
 #include <gen/context.h>
+#include <gen/image.h>
 
 #endif /* GEN_GEN_H */
