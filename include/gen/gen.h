@@ -12,5 +12,6 @@
 #include <gen/job.h>
 #include <gen/queue.h>
 #include <gen/model.h>
+#include <gen/image.h>
 
 #endif /* GEN_GEN_H */
