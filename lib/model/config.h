@@ -110,12 +110,12 @@ gen_status gen__text_config_validate(const char *label, const gen__text_config *
 /* ---------------------------------------------------------------- scheduler */
 
 typedef enum gen__sched_class {
-    GEN__SCHED_OTHER = 0, /* a class we do not implement (PNDM, LMS, ...): values still read */
-    GEN__SCHED_DDIM,
-    GEN__SCHED_EULER,
-    GEN__SCHED_EULER_ANCESTRAL,
-    GEN__SCHED_DPM_MULTISTEP,
-    GEN__SCHED_PNDM
+    GEN__SCHED_CLASS_OTHER = 0, /* a class we do not implement (PNDM, LMS, ...): values still read */
+    GEN__SCHED_CLASS_DDIM,
+    GEN__SCHED_CLASS_EULER,
+    GEN__SCHED_CLASS_EULER_ANCESTRAL,
+    GEN__SCHED_CLASS_DPM_MULTISTEP,
+    GEN__SCHED_CLASS_PNDM
 } gen__sched_class;
 
 typedef enum { GEN__PRED_EPSILON = 0, GEN__PRED_V = 1, GEN__PRED_SAMPLE = 2 } gen__prediction;

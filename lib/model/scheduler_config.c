@@ -15,16 +15,16 @@ gen__sched_class gen__sched_class_from_name(const char *name)
         const char *name;
         gen__sched_class cls;
     } known[] = {
-        {"DDIMScheduler", GEN__SCHED_DDIM},
-        {"EulerDiscreteScheduler", GEN__SCHED_EULER},
-        {"EulerAncestralDiscreteScheduler", GEN__SCHED_EULER_ANCESTRAL},
-        {"DPMSolverMultistepScheduler", GEN__SCHED_DPM_MULTISTEP},
-        {"PNDMScheduler", GEN__SCHED_PNDM},
+        {"DDIMScheduler", GEN__SCHED_CLASS_DDIM},
+        {"EulerDiscreteScheduler", GEN__SCHED_CLASS_EULER},
+        {"EulerAncestralDiscreteScheduler", GEN__SCHED_CLASS_EULER_ANCESTRAL},
+        {"DPMSolverMultistepScheduler", GEN__SCHED_CLASS_DPM_MULTISTEP},
+        {"PNDMScheduler", GEN__SCHED_CLASS_PNDM},
     };
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (strcmp(name, known[i].name) == 0)
             return known[i].cls;
-    return GEN__SCHED_OTHER;
+    return GEN__SCHED_CLASS_OTHER;
 }
 
 void gen__scheduler_config_defaults(gen__scheduler_config *c, gen__sched_class cls)
@@ -51,18 +51,18 @@ void gen__scheduler_config_defaults(gen__scheduler_config *c, gen__sched_class c
     c->flow_shift = 1.0;
     c->time_shift_type = GEN__SHIFT_EXPONENTIAL;
     switch (cls) {
-    case GEN__SCHED_DDIM:
+    case GEN__SCHED_CLASS_DDIM:
         c->clip_sample = true;
         c->set_alpha_to_one = true;
         c->timestep_spacing = GEN__SPACING_LEADING;
         break;
-    case GEN__SCHED_EULER:
-    case GEN__SCHED_EULER_ANCESTRAL:
-    case GEN__SCHED_DPM_MULTISTEP:
+    case GEN__SCHED_CLASS_EULER:
+    case GEN__SCHED_CLASS_EULER_ANCESTRAL:
+    case GEN__SCHED_CLASS_DPM_MULTISTEP:
         c->timestep_spacing = GEN__SPACING_LINSPACE;
         break;
-    case GEN__SCHED_PNDM:
-    case GEN__SCHED_OTHER:
+    case GEN__SCHED_CLASS_PNDM:
+    case GEN__SCHED_CLASS_OTHER:
         c->timestep_spacing = GEN__SPACING_LEADING;
         break;
     }
@@ -261,7 +261,7 @@ gen_status gen__scheduler_config_parse(const char *label, const char *text, size
     c.time_shift_type = (gen__time_shift)e;
 
     /* Keys the supported schedulers would refuse or that change the model family. */
-    if ((c.present & GEN__SK_SOLVER_ORDER) && c.class_id == GEN__SCHED_DPM_MULTISTEP &&
+    if ((c.present & GEN__SK_SOLVER_ORDER) && c.class_id == GEN__SCHED_CLASS_DPM_MULTISTEP &&
         c.solver_order > 3) {
         st = gen__error(GEN_EFORMAT, "%s: solver_order must be 1, 2 or 3", label);
         goto fail;

@@ -18,14 +18,7 @@
 #include "core/parse.h"
 #include "core/utf8.h"
 
-static const char *const scheduler_names[GEN__SCHED_COUNT] = {"ddim", "euler", "euler_a",
-                                                              "dpmpp_2m"};
 static const char *const tiled_names[] = {"auto", "on", "off"};
-
-const char *gen__scheduler_name(gen__scheduler_kind kind)
-{
-    return kind < GEN__SCHED_COUNT ? scheduler_names[kind] : "unknown";
-}
 
 static void job_init_defaults(gen_job *job)
 {
@@ -235,15 +228,8 @@ static gen_status set_seed(gen_job *j, const char *n, const char *v)
 
 static gen_status set_scheduler(gen_job *j, const char *n, const char *v)
 {
-    for (int i = 0; i < GEN__SCHED_COUNT; i++) {
-        if (strcmp(v, scheduler_names[i]) == 0) {
-            j->scheduler = (gen__scheduler_kind)i;
-            return GEN_OK;
-        }
-    }
-    return gen__error(GEN_EINVAL, "%s: unknown scheduler \"%s\" (use ddim, euler, euler_a, "
-                                  "dpmpp_2m)",
-                      n, v);
+    gen_status st = gen__sched_kind_from_name(v, &j->scheduler);
+    return st == GEN_OK ? GEN_OK : gen__error_prefix("%s: ", n);
 }
 
 static gen_status set_karras(gen_job *j, const char *n, const char *v)
@@ -344,7 +330,7 @@ static void get_seed(const gen_job *j, char *b, size_t s)
     else
         snprintf(b, s, "random");
 }
-static void get_scheduler(const gen_job *j, char *b, size_t s) { get_str(scheduler_names[j->scheduler], b, s); }
+static void get_scheduler(const gen_job *j, char *b, size_t s) { get_str(gen__sched_kind_name(j->scheduler), b, s); }
 static void get_karras(const gen_job *j, char *b, size_t s) { get_str(j->karras ? "true" : "false", b, s); }
 static void get_tiled(const gen_job *j, char *b, size_t s) { get_str(tiled_names[j->tiled_vae], b, s); }
 static void get_loras(const gen_job *j, char *b, size_t s)
@@ -467,7 +453,7 @@ GEN_API gen_status gen_job_validate(gen_job *job)
     if (job->karras && (job->scheduler == GEN__SCHED_DDIM || job->scheduler == GEN__SCHED_EULER_A))
         return gen__error(GEN_EINVAL, "job: karras sigmas are not available with scheduler %s "
                                       "(use euler or dpmpp_2m)",
-                          gen__scheduler_name(job->scheduler));
+                          gen__sched_kind_name(job->scheduler));
     if (job->init_image) {
         /* diffusers runs int(steps * strength) denoising steps: at least one. */
         if ((int)(job->steps * job->strength) < 1)
@@ -623,7 +609,7 @@ GEN_API gen_status gen_job_to_json(const gen_job *job, char *buf, size_t buf_siz
     bad |= json_object_set_new(o, "guidance", json_real(job->guidance));
     if (job->has_seed)
         bad |= json_object_set_new(o, "seed", json_integer((json_int_t)job->seed));
-    bad |= set_str(o, "scheduler", scheduler_names[job->scheduler]);
+    bad |= set_str(o, "scheduler", gen__sched_kind_name(job->scheduler));
     bad |= json_object_set_new(o, "karras", json_boolean(job->karras));
     bad |= json_object_set_new(o, "clip_skip", json_integer(job->clip_skip));
     if (job->init_image) {

@@ -7,16 +7,10 @@
 
 #include <gen/job.h>
 
+#include "pipeline/scheduler.h"
+
 #define GEN__JOB_MAX_LORAS 16
 #define GEN__JOB_MAX_PROMPT 16384
-
-typedef enum gen__scheduler_kind {
-    GEN__SCHED_DDIM = 0,
-    GEN__SCHED_EULER = 1,
-    GEN__SCHED_EULER_A = 2,
-    GEN__SCHED_DPMPP_2M = 3,
-    GEN__SCHED_COUNT
-} gen__scheduler_kind;
 
 typedef enum gen__tiled_mode {
     GEN__TILED_AUTO = 0,
@@ -39,7 +33,7 @@ struct gen_job {
     double guidance;
     uint64_t seed;
     bool has_seed;
-    gen__scheduler_kind scheduler;
+    gen__sched_kind scheduler;
     bool karras;
     int clip_skip;
     double strength;
@@ -47,8 +41,5 @@ struct gen_job {
     int lora_count;
     gen__job_lora loras[GEN__JOB_MAX_LORAS];
 };
-
-/* "ddim", "euler", "euler_a", "dpmpp_2m" */
-const char *gen__scheduler_name(gen__scheduler_kind kind);
 
 #endif

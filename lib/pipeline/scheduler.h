@@ -14,9 +14,8 @@
 
 #include <gen/common.h>
 
+#include "model/config.h"
 #include "pipeline/rng.h"
-
-#include <jansson.h>
 
 typedef enum gen__sched_kind {
     GEN__SCHED_DDIM = 0,
@@ -24,29 +23,12 @@ typedef enum gen__sched_kind {
     GEN__SCHED_EULER_A = 2,
     GEN__SCHED_DPMPP_2M = 3,
 } gen__sched_kind;
+#define GEN__SCHED_KIND_COUNT 4
 
-typedef enum gen__beta_schedule {
-    GEN__BETA_LINEAR = 0,
-    GEN__BETA_SCALED_LINEAR = 1,
-    GEN__BETA_SQUAREDCOS_CAP_V2 = 2,
-} gen__beta_schedule;
-
-typedef enum gen__prediction {
-    GEN__PRED_EPSILON = 0,
-    GEN__PRED_V = 1,
-    GEN__PRED_SAMPLE = 2,
-} gen__prediction;
-
-typedef enum gen__spacing {
-    GEN__SPACING_LEADING = 0,
-    GEN__SPACING_TRAILING = 1,
-    GEN__SPACING_LINSPACE = 2,
-} gen__spacing;
-
-/* The fields of scheduler_config.json the four schedulers use. Fill with
- * gen__scheduler_config_defaults (the target class's defaults, as diffusers'
- * from_config starts from), then override from JSON. */
-typedef struct gen__scheduler_config {
+/* What the four schedulers need from scheduler_config.json, as the target
+ * class reads it (diffusers' from_config); made from the model's parsed
+ * config (model/config.h) by gen__sched_params_from_config. */
+typedef struct gen__sched_params {
     int32_t num_train_timesteps;
     double beta_start, beta_end;
     gen__beta_schedule beta_schedule;
@@ -64,20 +46,17 @@ typedef struct gen__scheduler_config {
     bool lower_order_final;         /* DPM++ */
     bool euler_at_final;            /* DPM++ */
     double lambda_min_clipped;      /* DPM++; -inf = none */
-} gen__scheduler_config;
+} gen__sched_params;
 
-void gen__scheduler_config_defaults(gen__scheduler_config *cfg, gen__sched_kind kind);
-
-/* Override cfg from a parsed scheduler_config.json: known keys only, null =
- * keep. Values the schedulers cannot honour (trained_betas, thresholding,
+/* The parameters of scheduler `kind` from a model's scheduler config (the
+ * class's defaults for every key the file did not set). karras: -1 keeps the
+ * file's use_karras_sigmas, 0/1 overrides it (the job's choice). Values the
+ * schedulers cannot honour (trained_betas, thresholding,
  * rescale_betas_zero_snr, other algorithm types, continuous timesteps...)
- * are GEN_EUNSUPPORTED; wrong types or ranges GEN_EFORMAT, naming the key. */
-gen_status gen__scheduler_config_from_json(gen__scheduler_config *cfg, gen__sched_kind kind,
-                                           const json_t *root, const char *name);
-
-/* Defaults of `kind`, then the file (GEN_ENOTFOUND / GEN_EFORMAT name it). */
-gen_status gen__scheduler_config_load(gen__scheduler_config *cfg, gen__sched_kind kind,
-                                      const char *path);
+ * are GEN_EUNSUPPORTED naming the key; `label` names the file. */
+gen_status gen__sched_params_from_config(gen__sched_params *out, gen__sched_kind kind,
+                                         const gen__scheduler_config *file, int karras,
+                                         const char *label);
 
 /* "ddim", "euler", "euler_a" (or "euler_ancestral"), "dpmpp_2m" (or "dpm++_2m"). */
 gen_status gen__sched_kind_from_name(const char *name, gen__sched_kind *out);
@@ -88,7 +67,7 @@ typedef struct gen__scheduler gen__scheduler;
 /* set_timesteps(steps): 1 <= steps <= num_train_timesteps. `eta` is DDIM's
  * eta (0 = deterministic); other kinds ignore it. */
 gen_status gen__scheduler_create(gen__scheduler **out, gen__sched_kind kind,
-                                 const gen__scheduler_config *cfg, int32_t steps, float eta);
+                                 const gen__sched_params *cfg, int32_t steps, float eta);
 void gen__scheduler_destroy(gen__scheduler *s);
 
 /* Number of entries of the timestep list (== steps except for odd trailing

@@ -6,7 +6,7 @@
 
 struct gen__scheduler {
     gen__sched_kind kind;
-    gen__scheduler_config cfg;
+    gen__sched_params cfg;
     int32_t steps;              /* requested num_inference_steps */
     float eta;                  /* DDIM */
     size_t nt;                  /* number of timesteps */

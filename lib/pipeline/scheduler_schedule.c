@@ -33,7 +33,7 @@ static void torch_linspace_f32(double start_d, double end_d, int32_t n, float *o
 
 static gen_status make_alphas(gen__scheduler *s)
 {
-    const gen__scheduler_config *c = &s->cfg;
+    const gen__sched_params *c = &s->cfg;
     int32_t n = c->num_train_timesteps;
     float *betas = gen__malloc((size_t)n * sizeof *betas);
     s->alphas_cumprod = gen__malloc((size_t)n * sizeof *s->alphas_cumprod);
@@ -42,15 +42,15 @@ static gen_status make_alphas(gen__scheduler *s)
         return gen__error(GEN_ENOMEM, "scheduler: out of memory");
     }
     switch (c->beta_schedule) {
-    case GEN__BETA_LINEAR:
+    case GEN__BETAS_LINEAR:
         torch_linspace_f32(c->beta_start, c->beta_end, n, betas);
         break;
-    case GEN__BETA_SCALED_LINEAR:
+    case GEN__BETAS_SCALED_LINEAR:
         torch_linspace_f32(sqrt(c->beta_start), sqrt(c->beta_end), n, betas);
         for (int32_t i = 0; i < n; i++)
             betas[i] = betas[i] * betas[i];
         break;
-    case GEN__BETA_SQUAREDCOS_CAP_V2:
+    case GEN__BETAS_SQUAREDCOS_CAP_V2:
         for (int32_t i = 0; i < n; i++) {
             double t1 = (double)i / n, t2 = (double)(i + 1) / n;
             double a1 = cos((t1 + 0.008) / 1.008 * M_PI / 2), a2 = cos((t2 + 0.008) / 1.008 * M_PI / 2);
@@ -155,7 +155,7 @@ static double interp(const float *fp, int32_t n, double x)
 /* Timesteps as numpy computes them before the dtype cast, descending. */
 static gen_status base_timesteps(gen__scheduler *s, double **out, size_t *nt)
 {
-    const gen__scheduler_config *c = &s->cfg;
+    const gen__sched_params *c = &s->cfg;
     int32_t N = c->num_train_timesteps, steps = s->steps;
     bool dpm = s->kind == GEN__SCHED_DPMPP_2M;
     bool round_int = s->kind == GEN__SCHED_DDIM || dpm;
@@ -234,7 +234,7 @@ static gen_status base_timesteps(gen__scheduler *s, double **out, size_t *nt)
 
 static gen_status make_sigmas(gen__scheduler *s)
 {
-    const gen__scheduler_config *c = &s->cfg;
+    const gen__sched_params *c = &s->cfg;
     int32_t N = c->num_train_timesteps;
     size_t nt = s->nt;
     float *full = gen__malloc((size_t)N * sizeof *full);
@@ -270,7 +270,7 @@ static gen_status make_sigmas(gen__scheduler *s)
         for (size_t i = 0; i < nt; i++) {
             double t = sigma_to_t(log_sigmas, N, sig[i]);
             if (s->kind == GEN__SCHED_DPMPP_2M)
-                t = c->beta_schedule != GEN__BETA_SQUAREDCOS_CAP_V2 ? rint(t) : t;
+                t = c->beta_schedule != GEN__BETAS_SQUAREDCOS_CAP_V2 ? rint(t) : t;
             else
                 t = (float)t;
             s->timesteps[i] = t;
@@ -297,7 +297,7 @@ done:
 }
 
 gen_status gen__scheduler_create(gen__scheduler **out, gen__sched_kind kind,
-                                 const gen__scheduler_config *cfg, int32_t steps, float eta)
+                                 const gen__sched_params *cfg, int32_t steps, float eta)
 {
     *out = NULL;
     if (!cfg || (unsigned)kind > GEN__SCHED_DPMPP_2M)

@@ -164,7 +164,7 @@ static float dpm_lambda(float alpha, float sig)
 
 static void dpm_step(gen__scheduler *s, size_t i, const float *mo, float *x, size_t n)
 {
-    const gen__scheduler_config *c = &s->cfg;
+    const gen__sched_params *c = &s->cfg;
     bool last = i == s->nt - 1;
     bool lower_order_final = last && (c->euler_at_final || (c->lower_order_final && s->nt < 15) ||
                                       !c->final_sigma_min);

@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 3: {
         gen__scheduler_config c, d;
         if (gen__scheduler_config_parse("fuzz", text, len, &c) == GEN_OK) {
-            if (gen__scheduler_config_for(&c, GEN__SCHED_EULER, &d) == GEN_OK)
+            if (gen__scheduler_config_for(&c, GEN__SCHED_CLASS_EULER, &d) == GEN_OK)
                 gen__scheduler_config_free(&d);
             gen__scheduler_config_free(&c);
         }

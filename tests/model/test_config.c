@@ -160,13 +160,13 @@ static void test_scheduler_defaults_per_class(void **state)
                        " \"skip_prk_steps\": true, \"steps_offset\": 1, \"trained_betas\": null}";
     gen__scheduler_config file, ddim, euler, dpm;
     assert_int_equal(PARSE(gen__scheduler_config_parse, sd15, &file), GEN_OK);
-    assert_int_equal(file.class_id, GEN__SCHED_PNDM);
+    assert_int_equal(file.class_id, GEN__SCHED_CLASS_PNDM);
     assert_false(file.present & GEN__SK_TIMESTEP_SPACING);
     assert_true(file.present & GEN__SK_STEPS_OFFSET);
     assert_null(file.trained_betas);
-    assert_int_equal(gen__scheduler_config_for(&file, GEN__SCHED_DDIM, &ddim), GEN_OK);
-    assert_int_equal(gen__scheduler_config_for(&file, GEN__SCHED_EULER, &euler), GEN_OK);
-    assert_int_equal(gen__scheduler_config_for(&file, GEN__SCHED_DPM_MULTISTEP, &dpm), GEN_OK);
+    assert_int_equal(gen__scheduler_config_for(&file, GEN__SCHED_CLASS_DDIM, &ddim), GEN_OK);
+    assert_int_equal(gen__scheduler_config_for(&file, GEN__SCHED_CLASS_EULER, &euler), GEN_OK);
+    assert_int_equal(gen__scheduler_config_for(&file, GEN__SCHED_CLASS_DPM_MULTISTEP, &dpm), GEN_OK);
     /* keys from the file carry over ... */
     assert_true(ddim.beta_end == 0.012 && euler.beta_end == 0.012);
     assert_int_equal(ddim.beta_schedule, GEN__BETAS_SCALED_LINEAR);
@@ -183,7 +183,7 @@ static void test_scheduler_defaults_per_class(void **state)
     assert_true(isinf(dpm.lambda_min_clipped) && dpm.lambda_min_clipped < 0);
     assert_int_equal(euler.prediction_type, GEN__PRED_EPSILON);
     gen__scheduler_config bare;
-    gen__scheduler_config_defaults(&bare, GEN__SCHED_DDIM);
+    gen__scheduler_config_defaults(&bare, GEN__SCHED_CLASS_DDIM);
     assert_true(bare.clip_sample && bare.set_alpha_to_one);
     assert_true(bare.beta_start == 0.0001 && bare.beta_end == 0.02);
 }
@@ -207,7 +207,7 @@ static void test_scheduler_values_and_errors(void **state)
     assert_false(c.has_sigma_min);
     assert_int_equal(c.n_trained_betas, 4);
     assert_true(c.trained_betas[3] == 0.4f);
-    assert_int_equal(gen__scheduler_config_for(&c, GEN__SCHED_EULER, &copy), GEN_OK);
+    assert_int_equal(gen__scheduler_config_for(&c, GEN__SCHED_CLASS_EULER, &copy), GEN_OK);
     assert_true(copy.trained_betas != c.trained_betas && copy.trained_betas[1] == 0.2f);
     assert_int_equal(copy.prediction_type, GEN__PRED_V);
     gen__scheduler_config_free(&copy);

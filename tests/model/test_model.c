@@ -159,7 +159,7 @@ static void test_tiny_configs(void **state)
     assert_int_equal(t->vocab_size, 1014);
     assert_int_equal(t->hidden_act, GEN__ACT_QUICK_GELU);
     const gen__scheduler_config *s = gen__model_scheduler_config(m);
-    assert_int_equal(s->class_id, GEN__SCHED_PNDM);
+    assert_int_equal(s->class_id, GEN__SCHED_CLASS_PNDM);
     assert_int_equal(s->beta_schedule, GEN__BETAS_SCALED_LINEAR);
     assert_int_equal(s->steps_offset, 1);
     assert_true(s->skip_prk_steps);
@@ -192,7 +192,7 @@ static void test_tiny_sd2v(void **state)
     assert_true(u->use_linear_projection);
     assert_true(u->upcast_attention);
     assert_int_equal(gen__model_text_config(m)->hidden_act, GEN__ACT_GELU);
-    assert_int_equal(gen__model_scheduler_config(m)->class_id, GEN__SCHED_DDIM);
+    assert_int_equal(gen__model_scheduler_config(m)->class_id, GEN__SCHED_CLASS_DDIM);
     /* written by transformers 5 without the text_model. prefix: normalised */
     for (size_t i = 0; i < gen__model_tensor_count(m, GEN__PART_TEXT_ENCODER); i++)
         assert_memory_equal(gen__model_tensor_at(m, GEN__PART_TEXT_ENCODER, i)->name,

@@ -35,6 +35,37 @@ static json_t *load_json_fixture(const char *rel)
     return root;
 }
 
+/* Scheduler parameters from scheduler_config.json text, the way the pipeline
+ * gets them: the model module parses, the scheduler takes its class's view. */
+static gen_status params_from_text(gen__sched_params *p, gen__sched_kind kind, const char *text,
+                                   const char *label)
+{
+    gen__scheduler_config file;
+    gen_status st = gen__scheduler_config_parse(label, text, strlen(text), &file);
+    if (st != GEN_OK)
+        return st;
+    st = gen__sched_params_from_config(p, kind, &file, -1, label);
+    gen__scheduler_config_free(&file);
+    return st;
+}
+
+static gen_status params_from_json(gen__sched_params *p, gen__sched_kind kind, const json_t *cfg,
+                                   const char *label)
+{
+    char *text = json_dumps(cfg, JSON_COMPACT);
+    if (!text)
+        return GEN_ENOMEM;
+    gen_status st = params_from_text(p, kind, text, label);
+    free(text);
+    return st;
+}
+
+static void default_params(gen__sched_kind kind, gen__sched_params *p)
+{
+    if (params_from_text(p, kind, "{}", "defaults") != GEN_OK)
+        fail_msg("defaults: %s", gen_last_error_message());
+}
+
 typedef struct stats {
     int cases;
     double max_rel_final, max_rel_step1, max_abs_final;
@@ -45,9 +76,8 @@ typedef struct stats {
 static void run_case(gen__sched_kind kind, json_t *c, const st_file *st, stats *S)
 {
     const char *name = json_string_value(json_object_get(c, "case"));
-    gen__scheduler_config cfg;
-    gen__scheduler_config_defaults(&cfg, kind);
-    if (gen__scheduler_config_from_json(&cfg, kind, json_object_get(c, "config"), name) != GEN_OK)
+    gen__sched_params cfg;
+    if (params_from_json(&cfg, kind, json_object_get(c, "config"), name) != GEN_OK)
         fail_msg("%s: %s", name, gen_last_error_message());
     int steps = (int)json_integer_value(json_object_get(c, "steps"));
     gen__scheduler *s;
@@ -164,11 +194,11 @@ static void test_img2img_start(void **state)
         gen__sched_kind kind;
         assert_int_equal(gen__sched_kind_from_name(json_string_value(json_object_get(c, "scheduler")),
                                                    &kind), GEN_OK);
-        gen__scheduler_config cfg;
-        gen__scheduler_config_defaults(&cfg, kind);
+        gen__sched_params cfg;
+        default_params(kind, &cfg);
         cfg.beta_start = 0.00085;
         cfg.beta_end = 0.012;
-        cfg.beta_schedule = GEN__BETA_SCALED_LINEAR;
+        cfg.beta_schedule = GEN__BETAS_SCALED_LINEAR;
         cfg.steps_offset = 1;
         cfg.set_alpha_to_one = false;
         cfg.clip_sample = false;
@@ -196,9 +226,9 @@ static void test_img2img_start(void **state)
 static void test_add_noise(void **state)
 {
     (void)state;
-    gen__scheduler_config cfg;
-    gen__scheduler_config_defaults(&cfg, GEN__SCHED_EULER);
-    cfg.beta_schedule = GEN__BETA_SCALED_LINEAR;
+    gen__sched_params cfg;
+    default_params(GEN__SCHED_EULER, &cfg);
+    cfg.beta_schedule = GEN__BETAS_SCALED_LINEAR;
     cfg.beta_start = 0.00085;
     cfg.beta_end = 0.012;
     gen__scheduler *s;
@@ -216,38 +246,39 @@ static void test_add_noise(void **state)
 static void test_bad_config(void **state)
 {
     (void)state;
-    gen__scheduler_config cfg;
+    gen__sched_params cfg;
     const char *bad[] = {
         "{\"beta_schedule\": \"cosine\"}", "{\"trained_betas\": [0.1, 0.2]}",
         "{\"num_train_timesteps\": \"1000\"}", "{\"thresholding\": true}",
         "{\"prediction_type\": \"flow\"}", "{\"steps_offset\": -1}", "[1]",
         "{\"beta_start\": 0.5, \"beta_end\": 0.1}", "{\"algorithm_type\": \"sde-dpmsolver++\"}",
     };
-    const gen_status want[] = { GEN_EUNSUPPORTED, GEN_EUNSUPPORTED, GEN_EFORMAT, GEN_EUNSUPPORTED,
+    const gen_status want[] = { GEN_EUNSUPPORTED, GEN_EFORMAT, GEN_EFORMAT, GEN_EUNSUPPORTED,
                                 GEN_EUNSUPPORTED, GEN_EFORMAT, GEN_EFORMAT, GEN_EFORMAT,
                                 GEN_EUNSUPPORTED };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        json_t *j = json_loads(bad[i], 0, NULL);
-        assert_non_null(j);
-        gen__scheduler_config_defaults(&cfg, GEN__SCHED_DPMPP_2M);
-        assert_int_equal(gen__scheduler_config_from_json(&cfg, GEN__SCHED_DPMPP_2M, j, "sc.json"), want[i]);
-        assert_non_null(strstr(gen_last_error_message(), "sc.json"));
-        json_decref(j);
+        gen_status st = params_from_text(&cfg, GEN__SCHED_DPMPP_2M, bad[i], "sc.json");
+        if (st != want[i] || !strstr(gen_last_error_message(), "sc.json"))
+            fail_msg("%s: status %d (want %d): %s", bad[i], (int)st, (int)want[i],
+                     gen_last_error_message());
     }
     gen__sched_kind k;
     assert_int_equal(gen__sched_kind_from_name("plms", &k), GEN_EINVAL);
     assert_non_null(strstr(gen_last_error_message(), "plms"));
-    gen__scheduler_config_defaults(&cfg, GEN__SCHED_EULER);
+    default_params(GEN__SCHED_EULER, &cfg);
     gen__scheduler *s = (gen__scheduler *)1;
     assert_int_equal(gen__scheduler_create(&s, GEN__SCHED_EULER, &cfg, 0, 0.0f), GEN_EINVAL);
     assert_null(s);
     assert_int_equal(gen__scheduler_create(&s, GEN__SCHED_EULER, &cfg, 1001, 0.0f), GEN_EINVAL);
-    assert_int_equal(gen__scheduler_config_load(&cfg, GEN__SCHED_EULER, "/nonexistent/sc.json"),
-                     GEN_ENOTFOUND);
     /* The real model configs load. */
     char p[1024];
-    assert_int_equal(gen__scheduler_config_load(&cfg, GEN__SCHED_EULER,
-                     fixture_path(p, sizeof p, "tiny-sd2v/scheduler/scheduler_config.json")), GEN_OK);
+    FILE *f = fopen(fixture_path(p, sizeof p, "tiny-sd2v/scheduler/scheduler_config.json"), "rb");
+    assert_non_null(f);
+    char text[4096];
+    size_t len = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    assert_int_equal(params_from_text(&cfg, GEN__SCHED_EULER, text, "tiny-sd2v"), GEN_OK);
     assert_int_equal(cfg.prediction_type, GEN__PRED_V);
     assert_int_equal(cfg.steps_offset, 1);
     /* Ancestral steps need a generator; a changed element count is refused. */
