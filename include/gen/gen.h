@@ -9,6 +9,7 @@
 #include <gen/context.h>
 #include <gen/device.h>
 #include <gen/event.h>
+#include <gen/generate.h>
 #include <gen/job.h>
 #include <gen/queue.h>
 #include <gen/model.h>

@@ -42,6 +42,7 @@ GEN_API gen_status gen_job_clone(gen_job **out, const gen_job *job);
  *   init_image       path of a PNG for img2img ("" = txt2img)
  *   strength         img2img strength, (0, 1]
  *   tiled_vae        auto, on, off
+ *   timestep_spacing model (the model's scheduler config), leading, trailing, linspace
  *   loras            "path:weight[,path:weight...]" (replaces the list)
  * GEN_ENOTFOUND for an unknown name, GEN_EINVAL naming the field and the bad
  * value otherwise; the job is unchanged on failure. */

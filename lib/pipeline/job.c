@@ -30,6 +30,7 @@ static void job_init_defaults(gen_job *job)
     job->scheduler = GEN__SCHED_EULER_A;
     job->strength = 0.75;
     job->tiled_vae = GEN__TILED_AUTO;
+    job->timestep_spacing = -1;
 }
 
 static void free_loras(gen_job *job)
@@ -248,6 +249,32 @@ static gen_status set_tiled(gen_job *j, const char *n, const char *v)
     return gen__error(GEN_EINVAL, "%s: \"%s\" is not auto, on or off", n, v);
 }
 
+static const struct {
+    const char *name;
+    int value;
+} spacing_names[] = {{"model", -1},
+                     {"leading", GEN__SPACING_LEADING},
+                     {"trailing", GEN__SPACING_TRAILING},
+                     {"linspace", GEN__SPACING_LINSPACE}};
+
+static gen_status set_spacing(gen_job *j, const char *n, const char *v)
+{
+    for (size_t i = 0; i < sizeof(spacing_names) / sizeof(spacing_names[0]); i++) {
+        if (strcmp(v, spacing_names[i].name) == 0) {
+            j->timestep_spacing = spacing_names[i].value;
+            return GEN_OK;
+        }
+    }
+    return gen__error(GEN_EINVAL, "%s: \"%s\" is not model, leading, trailing or linspace", n, v);
+}
+
+static void get_spacing(const gen_job *j, char *b, size_t s)
+{
+    for (size_t i = 0; i < sizeof(spacing_names) / sizeof(spacing_names[0]); i++)
+        if (spacing_names[i].value == j->timestep_spacing)
+            snprintf(b, s, "%s", spacing_names[i].name);
+}
+
 static gen_status add_lora(gen_job *j, const char *path, size_t path_len, double weight)
 {
     if (j->lora_count == GEN__JOB_MAX_LORAS)
@@ -367,6 +394,7 @@ static const struct field_def {
     {"init_image", FIELD_STRING, set_init_image, get_init_image},
     {"strength", FIELD_NUMBER, set_strength, get_strength},
     {"tiled_vae", FIELD_STRING, set_tiled, get_tiled},
+    {"timestep_spacing", FIELD_STRING, set_spacing, get_spacing},
     {"loras", FIELD_LORAS, set_loras, get_loras},
 };
 #define FIELD_COUNT (sizeof(fields) / sizeof(fields[0]))
@@ -617,6 +645,11 @@ GEN_API gen_status gen_job_to_json(const gen_job *job, char *buf, size_t buf_siz
         bad |= json_object_set_new(o, "strength", json_real(job->strength));
     }
     bad |= set_str(o, "tiled_vae", tiled_names[job->tiled_vae]);
+    if (job->timestep_spacing >= 0) {
+        char spacing[16];
+        get_spacing(job, spacing, sizeof(spacing));
+        bad |= set_str(o, "timestep_spacing", spacing);
+    }
     if (job->lora_count) {
         json_t *arr = json_array();
         bad |= !arr;

@@ -38,6 +38,7 @@ struct gen_job {
     int clip_skip;
     double strength;
     gen__tiled_mode tiled_vae;
+    int timestep_spacing;      /* -1 = the model's scheduler config, else a gen__spacing */
     int lora_count;
     gen__job_lora loras[GEN__JOB_MAX_LORAS];
 };

@@ -58,6 +58,9 @@ gen_status gen__sched_params_from_config(gen__sched_params *out, gen__sched_kind
                                          const gen__scheduler_config *file, int karras,
                                          const char *label);
 
+/* timestep_spacing override (a gen__spacing), or -1 to keep the config's. */
+void gen__sched_params_set_spacing(gen__sched_params *params, int spacing);
+
 /* "ddim", "euler", "euler_a" (or "euler_ancestral"), "dpmpp_2m" (or "dpm++_2m"). */
 gen_status gen__sched_kind_from_name(const char *name, gen__sched_kind *out);
 const char *gen__sched_kind_name(gen__sched_kind kind);

@@ -133,3 +133,9 @@ gen_status gen__sched_params_from_config(gen__sched_params *p, gen__sched_kind k
     gen__scheduler_config_free(&c);
     return GEN_OK;
 }
+
+void gen__sched_params_set_spacing(gen__sched_params *p, int spacing)
+{
+    if (spacing >= 0)
+        p->timestep_spacing = (gen__spacing)spacing;
+}
