@@ -5,6 +5,7 @@
 #include "context/context_internal.h"
 #include "core/alloc.h"
 #include "core/error.h"
+#include "image/png.h"
 
 #define DEFAULT_EVENT_CAPACITY 4096
 
@@ -105,6 +106,13 @@ GEN_API gen_status gen_context_start(gen_context *ctx)
         .emit_ctx = ctx,
         .poll_interval_ms = 250,
     };
+    /* Half-written images of a writer that was killed are never visible
+     * (they have temporary names); remove them. */
+    unsigned stale = gen__png_remove_stale_temps(ctx->options.output_dir);
+    if (stale)
+        GEN__LOG_INFO(&ctx->logger, "removed %u unfinished image file%s left in %s by a process "
+                                    "that died",
+                      stale, stale == 1 ? "" : "s", ctx->options.output_dir);
     gen__workers *ws = NULL;
     gen_status st = gen__workers_start(&ws, &cfg);
     if (st != GEN_OK)

@@ -55,6 +55,11 @@ gen_status gen__png_write_unique(const char *dir, const char *stem, const uint8_
                                  uint32_t width, uint32_t height, size_t stride,
                                  const char *metadata_json, char *path_out, size_t path_out_size);
 
+/* Delete the temporary files (.libgen-<pid>-*.tmp) that writers which died
+ * mid-write left in `dir`; files of live processes are kept. Returns how
+ * many were removed. */
+unsigned gen__png_remove_stale_temps(const char *dir);
+
 /* The text of the iTXt (or tEXt) chunk `keyword` from PNG bytes, without
  * decoding pixels; chunk CRCs are checked. *text_out is gen__malloc'ed and
  * NUL-terminated. GEN_ENOTFOUND when absent. */

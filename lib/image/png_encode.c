@@ -1,5 +1,7 @@
 /* RGB8 -> PNG with libpng into memory, and atomic, collision-free files. */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -162,7 +164,10 @@ static gen_status write_temp(const char *path, const uint8_t *data, size_t len, 
 {
     char dir[PATH_MAX];
     dir_of(path, dir, sizeof dir);
-    if ((size_t)snprintf(tmp, tmp_size, "%s/.libgen-XXXXXX.tmp", dir) >= tmp_size)
+    /* The pid in the name lets gen__png_remove_stale_temps tell the leftovers
+     * of a killed writer from files being written right now. */
+    if ((size_t)snprintf(tmp, tmp_size, "%s/.libgen-%ld-XXXXXX.tmp", dir, (long)getpid()) >=
+        tmp_size)
         return gen__error(GEN_EINVAL, "%s: path too long", path);
     int fd = mkostemps(tmp, 4, O_CLOEXEC);
     if (fd < 0)
@@ -284,4 +289,28 @@ gen_status gen__png_write_unique(const char *dir, const char *stem, const uint8_
     }
     snprintf(path_out, path_out_size, "%s", path);
     return fsync_dir(dir);
+}
+
+unsigned gen__png_remove_stale_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    unsigned removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long pid = 0;
+        char rest[64];
+        if (sscanf(e->d_name, ".libgen-%ld-%63s", &pid, rest) != 2 || pid <= 0 ||
+            strstr(e->d_name, ".tmp") == NULL)
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+            continue; /* its writer is alive */
+        char path[PATH_MAX];
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < sizeof path &&
+            unlink(path) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
 }
