@@ -52,7 +52,12 @@ GEN_API gen_status gen_context_create(gen_context **out, const gen_context_optio
         st = gen__engine_create(&ctx->engine, ctx->devices, options.max_cache_ram,
                                 options.device_working_mem, &ctx->logger);
     if (st == GEN_OK && options.db_path[0]) {
-        st = gen_queue_open(&ctx->queue, options.db_path, NULL);
+        /* The queue logs through the application's logger too. */
+        gen_queue_options qo = GEN_QUEUE_OPTIONS_INIT;
+        qo.log_level = options.log_level;
+        qo.log_fn = options.log_fn;
+        qo.log_user_data = options.log_user_data;
+        st = gen_queue_open(&ctx->queue, options.db_path, &qo);
         if (st == GEN_OK)
             st = gen__context_attach_queue(ctx);
     }
