@@ -1,10 +1,12 @@
 /* Generation through a context: the workers' item runner (job JSON in, PNG in
  * output_dir out) and the synchronous gen_generate with its gen_image. */
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include <gen/generate.h>
 
@@ -37,6 +39,17 @@ static gen_status ensure_dir(const char *path)
         }
     }
     return GEN_OK;
+}
+
+/* A short tag of the queue file (FNV-1a of its absolute path). */
+static uint32_t db_tag(const char *db_path)
+{
+    char real[PATH_MAX];
+    const char *p = realpath(db_path, real) ? real : db_path;
+    uint32_t h = 2166136261u;
+    for (; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return h;
 }
 
 /* One job on one device under the engine's per-device lock. */
@@ -72,17 +85,17 @@ gen_status gen__context_pipeline_runner(void *p, size_t device, const gen_queue_
     if (st == GEN_OK)
         st = ensure_dir(ctx->options.output_dir);
     if (st == GEN_OK) {
-        /* <date>-<item>-<seed>.png; the writer adds -1, -2... if taken. */
-        char stem[96], date[16];
-        time_t now = time(NULL);
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(date, sizeof(date), "%Y%m%d", &tm);
-        snprintf(stem, sizeof(stem), "%s-%lld-%llu", date, (long long)gen_queue_item_id(item),
-                 (unsigned long long)job->seed);
-        st = gen__png_write_unique(ctx->options.output_dir, stem, rgb.pixels, rgb.width,
-                                   rgb.height, (size_t)rgb.width * 3, meta, result->image_path,
-                                   sizeof(result->image_path));
+        /* One name per (queue file, item): a run repeated after a crash
+         * replaces the image atomically instead of adding a second one, and
+         * queues that share output_dir never collide. */
+        int n = snprintf(result->image_path, sizeof(result->image_path), "%s/q%08x-%lld-%llu.png",
+                         ctx->options.output_dir, db_tag(ctx->options.db_path),
+                         (long long)gen_queue_item_id(item), (unsigned long long)job->seed);
+        if (n < 0 || (size_t)n >= sizeof(result->image_path))
+            st = gen__error(GEN_EINVAL, "output_dir: path too long");
+        else
+            st = gen__png_write_file(result->image_path, rgb.pixels, rgb.width, rgb.height,
+                                     (size_t)rgb.width * 3, meta, true);
         result->width = (int)rgb.width;
         result->height = (int)rgb.height;
     }

@@ -97,9 +97,9 @@ static void scan_outputs(const char *dir, int *pngs, int *others, int per_item[]
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.' && (e->d_name[1] == '\0' || strcmp(e->d_name, "..") == 0))
             continue;
-        int date = 0, item = 0;
-        unsigned seed = 0;
-        if (sscanf(e->d_name, "%8d-%d-%u", &date, &item, &seed) == 3 && strstr(e->d_name, ".png")) {
+        unsigned tag = 0, seed = 0;
+        int item = 0;
+        if (sscanf(e->d_name, "q%8x-%d-%u", &tag, &item, &seed) == 3 && strstr(e->d_name, ".png")) {
             (*pngs)++;
             if (item > 0 && item <= max_item)
                 per_item[item]++;
