@@ -226,6 +226,20 @@ static void test_truncation_flag(void **state)
     assert_int_equal(gen__tokenizer_encode_padded(tok, text, strlen(text), ids, 77, &trunc), GEN_OK);
     assert_true(trunc);
     assert_int_equal(ids[76], gen__tokenizer_eos(tok));
+    /* Megabyte prompts: one endless word (heap-based BPE) and many words
+     * (tokenising stops once the sequence is full). */
+    size_t big = 1 << 20;
+    char *huge = malloc(big + 1);
+    memset(huge, 'a', big);
+    huge[big] = '\0';
+    assert_int_equal(gen__tokenizer_encode_padded(tok, huge, big, ids, 77, &trunc), GEN_OK);
+    assert_true(trunc);
+    for (size_t i = 1; i < big; i += 2)
+        huge[i] = ' ';
+    assert_int_equal(gen__tokenizer_encode_padded(tok, huge, big, ids, 77, &trunc), GEN_OK);
+    assert_true(trunc);
+    assert_int_equal(ids[76], gen__tokenizer_eos(tok));
+    free(huge);
     /* Invalid UTF-8 is refused. */
     assert_int_equal(gen__tokenizer_encode_padded(tok, "bad \xff byte", strlen("bad \xff byte"), ids, 77, NULL), GEN_EINVAL);
     assert_int_equal(gen__tokenizer_encode_padded(tok, "\xe2\x82", strlen("\xe2\x82"), ids, 77, NULL), GEN_EINVAL);
