@@ -66,6 +66,11 @@ unsigned gen__png_remove_stale_temps(const char *dir);
 gen_status gen__png_find_text(const void *data, size_t len, const char *keyword, const char *name,
                               char **text_out, size_t *text_len);
 
+/* Walk the chunk list of PNG bytes: every chunk length must fit in the data
+ * (libpng would otherwise allocate what a corrupt length claims before
+ * finding the data missing). GEN_EFORMAT when not. */
+gen_status gen__png_check_chunks(const void *data, size_t len, const char *name);
+
 /* Generation parameters recorded with an image. */
 typedef struct gen__image_meta {
     const char *model;

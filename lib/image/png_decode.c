@@ -74,6 +74,9 @@ static gen_status decode(dec_ctx *c, gen__rgb_image *out)
     png_set_read_fn(png, c, read_mem);
     png_set_user_limits(png, c->max_width, c->max_height);
     png_set_chunk_malloc_max(png, 8u << 20);
+    /* Text, profiles and the like are not needed for pixels: skip them unread. */
+    static const png_byte skip[] = "iTXt\0tEXt\0zTXt\0iCCP\0sPLT\0eXIf\0";
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, skip, 6);
     png_read_info(png, info);
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
     int depth = png_get_bit_depth(png, info), type = png_get_color_type(png, info);
@@ -123,6 +126,9 @@ gen_status gen__png_decode_memory(const void *data, size_t len, uint32_t max_wid
         name = "image";
     if (!data || len < 8 || png_sig_cmp((png_const_bytep)data, 0, 8) != 0)
         return gen__error(GEN_EFORMAT, "%s: not a PNG file", name);
+    gen_status st = gen__png_check_chunks(data, len, name);
+    if (st != GEN_OK)
+        return st;
     dec_ctx *c = gen__calloc(1, sizeof *c);
     if (!c)
         return gen__error(GEN_ENOMEM, "%s: out of memory", name);
@@ -131,7 +137,7 @@ gen_status gen__png_decode_memory(const void *data, size_t len, uint32_t max_wid
     c->name = name;
     c->max_width = max_width ? max_width : GEN__PNG_MAX_SIDE;
     c->max_height = max_height ? max_height : GEN__PNG_MAX_SIDE;
-    gen_status st = decode(c, out);
+    st = decode(c, out);
     gen__free(c);
     return st;
 }

@@ -38,6 +38,24 @@ static uint32_t be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+gen_status gen__png_check_chunks(const void *data, size_t len, const char *name)
+{
+    const uint8_t *p = data;
+    size_t pos = 8;
+    while (pos < len) {
+        if (len - pos < 12)
+            return gen__error(GEN_EFORMAT, "%s: truncated PNG (chunk header at byte %zu)", name, pos);
+        uint32_t n = be32(p + pos);
+        if (n > 0x7fffffffu || (size_t)n > len - pos - 12)
+            return gen__error(GEN_EFORMAT, "%s: truncated PNG (chunk %.4s of %u bytes at byte %zu)",
+                              name, (const char *)(p + pos + 4), n, pos);
+        if (memcmp(p + pos + 4, "IEND", 4) == 0)
+            return GEN_OK;
+        pos += 12 + (size_t)n;
+    }
+    return gen__error(GEN_EFORMAT, "%s: truncated PNG (no IEND chunk)", name);
+}
+
 gen_status gen__png_find_text(const void *data, size_t len, const char *keyword, const char *name,
                               char **text_out, size_t *text_len)
 {

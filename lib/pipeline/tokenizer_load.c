@@ -1,6 +1,7 @@
 /* Loading a CLIP tokenizer: vocab.json, merges.txt and the special-token
  * settings of tokenizer_config.json / special_tokens_map.json. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -208,11 +209,13 @@ static gen_status apply_config(json_t *cfg, role roles[4], size_t *max_length, c
             return st;
     }
     json_t *ml = json_object_get(cfg, "model_max_length");
-    if (ml) {
-        if (!json_is_integer(ml) || json_integer_value(ml) < 2 || json_integer_value(ml) > 4096)
-            return gen__error(GEN_EFORMAT, "%s: model_max_length must be an integer in [2, 4096]",
-                              name);
-        *max_length = (size_t)json_integer_value(ml);
+    if (ml && !json_is_null(ml)) {
+        /* transformers writes 1e30 for "no limit"; the CLIP length (77) then applies. */
+        double v = json_number_value(ml);
+        if (!json_is_number(ml) || !(v >= 2) || v != floor(v))
+            return gen__error(GEN_EFORMAT, "%s: model_max_length must be an integer >= 2", name);
+        if (v <= 4096)
+            *max_length = (size_t)v;
     }
     return GEN_OK;
 }
@@ -349,7 +352,8 @@ gen_status gen__tokenizer_load_buffers(gen__tokenizer **out,
     json_t *cfg = NULL;
     if (config_json) {
         json_error_t jerr;
-        cfg = json_loadb(config_json, config_len, 0, &jerr);
+        /* Numbers as reals: configs may hold integers beyond 64 bits (1e30 sentinels). */
+        cfg = json_loadb(config_json, config_len, JSON_DECODE_INT_AS_REAL, &jerr);
         if (!cfg)
             return gen__error(GEN_EFORMAT, "tokenizer_config.json: line %d column %d: %s",
                               jerr.line, jerr.column, jerr.text);
@@ -430,7 +434,7 @@ gen_status gen__tokenizer_load(gen__tokenizer **out, const char *dir)
         if (!data[i])
             continue;
         json_error_t jerr;
-        cfgs[i - 2] = json_loadb(data[i], lens[i], 0, &jerr);
+        cfgs[i - 2] = json_loadb(data[i], lens[i], JSON_DECODE_INT_AS_REAL, &jerr);
         if (!cfgs[i - 2])
             st = gen__error(GEN_EFORMAT, "%s: line %d column %d: %s", paths[i], jerr.line,
                             jerr.column, jerr.text);

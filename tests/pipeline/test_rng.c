@@ -94,13 +94,15 @@ static void test_sequences(void **state)
         gen__rng rng;
         gen__rng_seed(&rng, seqs[s].seed);
         for (int k = 0; k < seqs[s].count; k++) {
-            const char *key = NULL;
-            json_t *m;
+            const char *key = NULL, *k2;
+            json_t *m = NULL, *v;
             char prefix[64];
             snprintf(prefix, sizeof prefix, "seq%llu_%d_", (unsigned long long)seqs[s].seed, k);
-            json_object_foreach(meta, key, m) {
-                if (strncmp(key, prefix, strlen(prefix)) == 0)
-                    break;
+            json_object_foreach(meta, k2, v) {
+                if (strncmp(k2, prefix, strlen(prefix)) == 0) {
+                    key = k2;
+                    m = v;
+                }
             }
             assert_non_null(m);
             size_t n = numel_of(json_object_get(m, "shape")), nref;

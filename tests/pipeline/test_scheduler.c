@@ -182,6 +182,106 @@ static void test_euler(void **state) { (void)state; run_fixture("euler", GEN__SC
 static void test_euler_a(void **state) { (void)state; run_fixture("euler_a", GEN__SCHED_EULER_A); }
 static void test_dpmpp_2m(void **state) { (void)state; run_fixture("dpmpp_2m", GEN__SCHED_DPMPP_2M); }
 
+/* tools/make_scheduler_extra_fixtures.py: DDIM eta > 0, clip_sample, other
+ * beta schedules, odd trailing counts, DPM++ order 1 / heun / sigma_min /
+ * lambda clipping / euler_at_final, sigma overrides, add_noise. */
+static void test_extra_cases(void **state)
+{
+    (void)state;
+    json_t *root = load_json_fixture("schedulers/extra.json");
+    size_t ci;
+    json_t *c;
+    double worst = 0, worst_noise = 0;
+    int count = 0;
+    json_array_foreach(json_object_get(root, "cases"), ci, c) {
+        const char *name = json_string_value(json_object_get(c, "case"));
+        gen__sched_kind kind;
+        assert_int_equal(gen__sched_kind_from_name(json_string_value(json_object_get(c, "scheduler")),
+                                                   &kind), GEN_OK);
+        gen__scheduler_config cfg;
+        gen__scheduler_config_defaults(&cfg, kind);
+        if (gen__scheduler_config_from_json(&cfg, kind, json_object_get(c, "config"), name) != GEN_OK)
+            fail_msg("%s: %s", name, gen_last_error_message());
+        json_t *eta_j = json_object_get(c, "eta");
+        float eta = json_is_number(eta_j) ? (float)json_number_value(eta_j) : 0.0f;
+        int steps = (int)json_integer_value(json_object_get(c, "steps"));
+        gen__scheduler *s;
+        if (gen__scheduler_create(&s, kind, &cfg, steps, eta) != GEN_OK)
+            fail_msg("%s: %s", name, gen_last_error_message());
+        json_t *ts = json_object_get(c, "timesteps");
+        if (gen__scheduler_num_timesteps(s) != json_array_size(ts))
+            fail_msg("%s: %zu timesteps vs %zu", name, gen__scheduler_num_timesteps(s), json_array_size(ts));
+        for (size_t i = 0; i < json_array_size(ts); i++)
+            if (fabs(gen__scheduler_timestep(s, i) - json_number_value(json_array_get(ts, i))) > 1e-3)
+                fail_msg("%s: timestep[%zu] %.9g vs %.9g", name, i, gen__scheduler_timestep(s, i),
+                         json_number_value(json_array_get(ts, i)));
+        json_t *sig = json_object_get(c, "sigmas");
+        for (size_t i = 0; json_is_array(sig) && i < json_array_size(sig); i++) {
+            double want = json_number_value(json_array_get(sig, i));
+            if (fabs(gen__scheduler_sigma(s, i) - want) > 1e-5 * fmax(fabs(want), 1e-3))
+                fail_msg("%s: sigma[%zu] %.9g vs %.9g", name, i, gen__scheduler_sigma(s, i), want);
+        }
+        double init_want = json_number_value(json_object_get(c, "init_noise_sigma"));
+        float init = gen__scheduler_init_noise_sigma(s);
+        if (fabs(init - init_want) > 1e-6 * init_want)
+            fail_msg("%s: init_noise_sigma %.9g vs %.9g", name, init, init_want);
+        enum { N = 256 };
+        float x[N], xin[N], eps[N];
+        gen__rng lr, sr;
+        gen__rng_seed(&lr, 0);
+        gen__rng_randn(&lr, x, N);
+        for (int k = 0; k < N; k++)
+            x[k] = x[k] * init;
+        gen__rng_seed(&sr, 1);
+        for (size_t i = 0; i < gen__scheduler_num_timesteps(s); i++) {
+            double t = gen__scheduler_timestep(s, i);
+            gen__scheduler_scale_model_input(s, i, x, xin, N);
+            float add = (float)(0.05 * sin(t));
+            for (int k = 0; k < N; k++) {
+                float m = 0.1f * xin[k];
+                eps[k] = m + add;
+            }
+            assert_int_equal(gen__scheduler_step(s, i, eps, x, N, &sr), GEN_OK);
+        }
+        double xd[N], ref[N];
+        json_t *fin = json_object_get(c, "final");
+        for (int k = 0; k < N; k++) {
+            xd[k] = x[k];
+            ref[k] = json_number_value(json_array_get(fin, (size_t)k));
+        }
+        double r = rel_l2(xd, ref, N);
+        worst = fmax(worst, r);
+        if (r > TOL_REL_L2)
+            fail_msg("%s: final latents relative L2 error %.3g", name, r);
+        json_t *an = json_object_get(c, "add_noise");
+        if (an) {
+            size_t start = gen__scheduler_img2img_start(s, json_number_value(json_object_get(an, "strength")));
+            assert_int_equal(start, json_integer_value(json_object_get(an, "start")));
+            float o[N], e[N], out[N];
+            gen__rng r2, r3;
+            gen__rng_seed(&r2, 2);
+            gen__rng_seed(&r3, 3);
+            gen__rng_randn(&r2, o, N);
+            gen__rng_randn(&r3, e, N);
+            gen__scheduler_add_noise(s, start, o, e, out, N);
+            json_t *noisy = json_object_get(an, "noisy");
+            for (int k = 0; k < N; k++) {
+                xd[k] = out[k];
+                ref[k] = json_number_value(json_array_get(noisy, (size_t)k));
+            }
+            double rn = rel_l2(xd, ref, N);
+            worst_noise = fmax(worst_noise, rn);
+            if (rn > TOL_REL_L2)
+                fail_msg("%s: add_noise relative L2 error %.3g", name, rn);
+        }
+        gen__scheduler_destroy(s);
+        count++;
+    }
+    print_message("extra: %d cases; final latents max rel L2 %.3g; add_noise max rel L2 %.3g\n", count,
+                  worst, worst_noise);
+    json_decref(root);
+}
+
 /* StableDiffusionImg2ImgPipeline.get_timesteps. */
 static void test_img2img_start(void **state)
 {
@@ -300,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_euler),
         cmocka_unit_test(test_euler_a),
         cmocka_unit_test(test_dpmpp_2m),
+        cmocka_unit_test(test_extra_cases),
         cmocka_unit_test(test_img2img_start),
         cmocka_unit_test(test_add_noise),
         cmocka_unit_test(test_bad_config),

@@ -226,6 +226,20 @@ static void test_truncation_flag(void **state)
     assert_int_equal(gen__tokenizer_encode_padded(tok, text, strlen(text), ids, 77, &trunc), GEN_OK);
     assert_true(trunc);
     assert_int_equal(ids[76], gen__tokenizer_eos(tok));
+    /* Megabyte prompts: one endless word (heap-based BPE) and many words
+     * (tokenising stops once the sequence is full). */
+    size_t big = 1 << 20;
+    char *huge = malloc(big + 1);
+    memset(huge, 'a', big);
+    huge[big] = '\0';
+    assert_int_equal(gen__tokenizer_encode_padded(tok, huge, big, ids, 77, &trunc), GEN_OK);
+    assert_true(trunc);
+    for (size_t i = 1; i < big; i += 2)
+        huge[i] = ' ';
+    assert_int_equal(gen__tokenizer_encode_padded(tok, huge, big, ids, 77, &trunc), GEN_OK);
+    assert_true(trunc);
+    assert_int_equal(ids[76], gen__tokenizer_eos(tok));
+    free(huge);
     /* Invalid UTF-8 is refused. */
     assert_int_equal(gen__tokenizer_encode_padded(tok, "bad \xff byte", strlen("bad \xff byte"), ids, 77, NULL), GEN_EINVAL);
     assert_int_equal(gen__tokenizer_encode_padded(tok, "\xe2\x82", strlen("\xe2\x82"), ids, 77, NULL), GEN_EINVAL);
@@ -260,8 +274,16 @@ static void test_malformed_files(void **state)
     expect_load_error("{\"a\": 0}", "", NULL, GEN_EFORMAT, "bos_token");
     expect_load_error(v, "", "{\"pad_token\": 5}", GEN_EFORMAT, "pad_token");
     expect_load_error(v, "", "{\"pad_token\": \"zz\"}", GEN_EFORMAT, "pad_token \"zz\" is not");
-    expect_load_error(v, "", "{\"model_max_length\": 1e30}", GEN_EFORMAT, "model_max_length");
+    expect_load_error(v, "", "{\"model_max_length\": 1}", GEN_EFORMAT, "model_max_length");
+    expect_load_error(v, "", "{\"model_max_length\": \"77\"}", GEN_EFORMAT, "model_max_length");
     expect_load_error(v, "", "not json", GEN_EFORMAT, "tokenizer_config.json: line 1");
+    /* transformers' "no limit" sentinel keeps the CLIP length. */
+    gen__tokenizer *big;
+    const char *cfg_big = "{\"model_max_length\": 1000000000000000019884624838656}";
+    assert_int_equal(gen__tokenizer_load_buffers(&big, v, strlen(v), "", 0, cfg_big, strlen(cfg_big),
+                                                 NULL, NULL), GEN_OK);
+    assert_int_equal(gen__tokenizer_max_length(big), 77);
+    gen__tokenizer_destroy(big);
     /* A good one: bytes missing from the vocabulary become the unknown token. */
     gen__tokenizer *tok;
     assert_int_equal(gen__tokenizer_load_buffers(&tok, v, strlen(v), "#version: 0.2\r\na b\r\n", 20,
