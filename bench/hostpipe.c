@@ -81,11 +81,15 @@ int main(int argc, char **argv)
     static const gen__sched_kind kinds[] = { GEN__SCHED_DDIM, GEN__SCHED_EULER, GEN__SCHED_EULER_A,
                                              GEN__SCHED_DPMPP_2M };
     for (int k = 0; k < 4; k++) {
-        gen__scheduler_config cfg;
-        gen__scheduler_config_defaults(&cfg, kinds[k]);
-        cfg.beta_schedule = GEN__BETA_SCALED_LINEAR;
-        cfg.beta_start = 0.00085;
-        cfg.beta_end = 0.012;
+        /* SD1.5's scheduler_config.json, as the pipeline gets it. */
+        static const char sd15[] = "{\"beta_schedule\": \"scaled_linear\", \"beta_start\": 0.00085, "
+                                   "\"beta_end\": 0.012, \"steps_offset\": 1}";
+        gen__scheduler_config file;
+        gen__sched_params cfg;
+        if (gen__scheduler_config_parse("sd15", sd15, strlen(sd15), &file) != GEN_OK ||
+            gen__sched_params_from_config(&cfg, kinds[k], &file, -1, "sd15") != GEN_OK)
+            return 1;
+        gen__scheduler_config_free(&file);
         for (int r = 0; r < runs; r++) {
             gen__scheduler *s;
             gen__rng rng;

@@ -198,9 +198,8 @@ static void test_extra_cases(void **state)
         gen__sched_kind kind;
         assert_int_equal(gen__sched_kind_from_name(json_string_value(json_object_get(c, "scheduler")),
                                                    &kind), GEN_OK);
-        gen__scheduler_config cfg;
-        gen__scheduler_config_defaults(&cfg, kind);
-        if (gen__scheduler_config_from_json(&cfg, kind, json_object_get(c, "config"), name) != GEN_OK)
+        gen__sched_params cfg;
+        if (params_from_json(&cfg, kind, json_object_get(c, "config"), name) != GEN_OK)
             fail_msg("%s: %s", name, gen_last_error_message());
         json_t *eta_j = json_object_get(c, "eta");
         float eta = json_is_number(eta_j) ? (float)json_number_value(eta_j) : 0.0f;
