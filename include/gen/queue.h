@@ -315,6 +315,20 @@ GEN_API size_t gen_queue_item_list_count(const gen_queue_item_list *list);
 GEN_API const gen_queue_item *gen_queue_item_list_at(const gen_queue_item_list *list, size_t index);
 GEN_API void gen_queue_item_list_destroy(gen_queue_item_list *list);
 
+/* --- images -------------------------------------------------------------------------------- */
+
+/* Record the image written for an item (workers call this after writing the
+ * PNG; a repeated run replaces the row of the same path). The user is the
+ * item's. GEN_ENOTFOUND for a missing item. */
+GEN_API gen_status gen_queue_record_image(gen_queue *q, int64_t item_id, const char *path,
+                                          int32_t width, int32_t height);
+
+/* Path of the newest image recorded for an item, copied into buf (size query:
+ * buf = NULL, buf_size = 0; *needed gets the bytes with the NUL). GEN_ENOTFOUND
+ * when the item has no image; GEN_EFULL when buf is too small. */
+GEN_API gen_status gen_queue_item_image(gen_queue *q, int64_t item_id, char *buf, size_t buf_size,
+                                        size_t *needed);
+
 /* --- item accessors (strings owned by the item; NULL when absent) -------------------------- */
 
 GEN_API int64_t gen_queue_item_id(const gen_queue_item *item);

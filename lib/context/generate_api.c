@@ -99,6 +99,12 @@ gen_status gen__context_pipeline_runner(void *p, size_t device, const gen_queue_
         result->width = (int)rgb.width;
         result->height = (int)rgb.height;
     }
+    if (st == GEN_OK && gen_queue_record_image(ctx->queue, gen_queue_item_id(item),
+                                               result->image_path, result->width,
+                                               result->height) != GEN_OK)
+        GEN__LOG_WARN(&ctx->logger, "item %lld: the image %s was written but not recorded: %s",
+                      (long long)gen_queue_item_id(item), result->image_path,
+                      gen_last_error_message());
     gen__rgb_image_free(&rgb);
     gen__free(meta);
     gen_job_destroy(job);

@@ -11,7 +11,7 @@
 #include "core/log.h"
 
 /* Newest schema version this library writes (lib/queue/schema.c). */
-#define GEN__QUEUE_SCHEMA_VERSION 3
+#define GEN__QUEUE_SCHEMA_VERSION 4
 
 /* Affinity looks this many ids past the fair pick, with at most this many keys. */
 #define GEN__QUEUE_AFFINITY_LOOKAHEAD 32

@@ -85,6 +85,18 @@ static const char migration_3[] =
     "  UPDATE queue_users SET pending = pending - 1 WHERE user_id = old.user_id;"
     " END;";
 
+/* The images the workers wrote: one row per image file, kept when its item is
+ * deleted or pruned (the file stays in output_dir). */
+static const char migration_4[] =
+    "CREATE TABLE queue_images ("
+    " image_path TEXT PRIMARY KEY,"
+    " item_id INTEGER NOT NULL,"
+    " user_id TEXT NOT NULL,"
+    " width INTEGER NOT NULL,"
+    " height INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL);"
+    "CREATE INDEX idx_queue_images_item ON queue_images(item_id, created_at);";
+
 static const struct migration {
     const char *description;
     const char *sql;
@@ -92,6 +104,7 @@ static const struct migration {
     {"items", migration_1},
     {"leases and attempts", migration_2},
     {"round-robin turns and model affinity", migration_3},
+    {"images", migration_4},
 };
 
 static gen_status query_version(sqlite3 *db, const char *path, int *out)

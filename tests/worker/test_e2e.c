@@ -152,6 +152,17 @@ static void test_twelve_jobs_three_users(void **state)
     }
     assert_true(latest_first <= earliest_second); /* everyone served once before anyone twice */
 
+    /* The images table names each item's file. */
+    char image_path[512];
+    size_t image_needed = 0;
+    int64_t first_id = gen_queue_enqueued_item_id(e[0], 0);
+    assert_int_equal(gen_queue_item_image(q, first_id, NULL, 0, &image_needed), GEN_OK);
+    assert_int_equal(gen_queue_item_image(q, first_id, image_path, sizeof(image_path),
+                                          &image_needed),
+                     GEN_OK);
+    assert_non_null(strstr(image_path, out));
+    assert_int_equal(access(image_path, R_OK), 0);
+
     /* Every PNG reads back: size and metadata. */
     DIR *d = opendir(out);
     assert_non_null(d);
