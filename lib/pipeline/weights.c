@@ -394,6 +394,15 @@ gen_status gen__host_weights_to_dtype(gen__host_weights **out, gen__host_weights
     }
     owner->data = data;
     owner->src = src;
+    bool views_kept = false;
+    for (size_t i = 0; i < src->count; i++)
+        views_kept = views_kept || usable_as_is(&src->items[i], dtype);
+    if (!views_kept) {
+        /* Everything was converted: let the source (and the file mapping
+         * it keeps) go now, so its pages leave the resident set. */
+        gen__host_weights_destroy(src);
+        owner->src = NULL;
+    }
     gen__host_weights_set_owner(hw, owner, release_converted);
     *out = hw;
     return GEN_OK;
