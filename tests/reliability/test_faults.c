@@ -1,0 +1,189 @@
+/* Fault injection: allocation failures through model loading and a whole
+ * generation (every Kth allocation, sampled), a file-size limit while saving
+ * an image, and an output folder that cannot be written while a worker runs.
+ * Each must give a clean error, leave no partial file and leak nothing (the
+ * sanitizer stage checks leaks). */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <gen/gen.h>
+
+#include "core/alloc.h"
+#include "core/time.h"
+
+#ifndef GEN_FIXTURES_DIR
+#error GEN_FIXTURES_DIR must be defined by the build
+#endif
+
+static gen_job *tiny_job(void)
+{
+    gen_job *job = NULL;
+    assert_int_equal(gen_job_create(&job), GEN_OK);
+    assert_int_equal(gen_job_set(job, "model", GEN_FIXTURES_DIR "/tiny-sd15"), GEN_OK);
+    assert_int_equal(gen_job_set(job, "prompt", "a small boat"), GEN_OK);
+    assert_int_equal(gen_job_set(job, "width", "64"), GEN_OK);
+    assert_int_equal(gen_job_set(job, "height", "64"), GEN_OK);
+    assert_int_equal(gen_job_set(job, "steps", "2"), GEN_OK);
+    assert_int_equal(gen_job_set(job, "seed", "5"), GEN_OK);
+    return job;
+}
+
+static gen_context *cpu_context(void)
+{
+    gen_context_options o = GEN_CONTEXT_OPTIONS_INIT;
+    o.log_level = GEN_LOG_ERROR;
+    assert_int_equal(gen_context_options_set(&o, "generation_devices", "cpu:0"), GEN_OK);
+    gen_context *ctx = NULL;
+    assert_int_equal(gen_context_create(&ctx, &o), GEN_OK);
+    return ctx;
+}
+
+static void test_allocation_failures_through_generation(void **state)
+{
+    (void)state;
+    /* Count the allocations of one generation (model load included: a fresh
+     * context each time), then fail allocation k for a spread of k. */
+    gen_job *job = tiny_job();
+    gen_context *ctx = cpu_context();
+    gen__alloc_fail_after(0, 0);
+    gen_image *img = NULL;
+    assert_int_equal(gen_generate(&img, ctx, 0, job, NULL, NULL), GEN_OK);
+    long total = gen__alloc_fail_after(0, 0);
+    gen_image_destroy(img);
+    gen_context_destroy(ctx);
+    assert_true(total > 10);
+    const char *env = getenv("LIBGEN_FAULT_SAMPLES");
+    long samples = env ? atol(env) : 60;
+    long stride = total / samples > 0 ? total / samples : 1;
+    int failed_cleanly = 0, succeeded = 0;
+    for (long k = 1; k <= total; k += stride) {
+        ctx = cpu_context();
+        gen__alloc_fail_after(k, 0); /* exactly the k-th allocation from here fails */
+        img = (gen_image *)1;
+        gen_status st = gen_generate(&img, ctx, 0, job, NULL, NULL);
+        gen__alloc_fail_after(0, 0);
+        if (st == GEN_OK) {
+            /* a failure some code tolerates (e.g. a best-effort event) */
+            assert_non_null(img);
+            gen_image_destroy(img);
+            succeeded++;
+        } else {
+            assert_null(img);
+            assert_true(strlen(gen_last_error_message()) > 0);
+            failed_cleanly++;
+        }
+        gen_context_destroy(ctx);
+    }
+    print_message("allocation failures: %ld allocations per generation, %d injected faults "
+                  "failed cleanly, %d were tolerated\n",
+                  total, failed_cleanly, succeeded);
+    assert_true(failed_cleanly > 0);
+    gen_job_destroy(job);
+}
+
+static void test_file_size_limit_while_saving(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/libgen-fsize-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof(path), "%s/out.png", dir);
+    pid_t child = fork();
+    if (child == 0) {
+        /* A 64x64 PNG is larger than 1 KiB: the write fails with EFBIG. */
+        signal(SIGXFSZ, SIG_IGN);
+        gen_context *ctx = cpu_context();
+        gen_job *job = tiny_job();
+        gen_image *img = NULL;
+        if (gen_generate(&img, ctx, 0, job, NULL, NULL) != GEN_OK)
+            _exit(2);
+        struct rlimit lim = {1024, 1024};
+        setrlimit(RLIMIT_FSIZE, &lim);
+        gen_status st = gen_image_save_png(img, path);
+        int ok = (st == GEN_EIO || st == GEN_ENOSPC) &&
+                 strstr(gen_last_error_message(), dir) != NULL;
+        if (!ok)
+            fprintf(stderr, "save: status %d: %s\n", (int)st, gen_last_error_message());
+        gen_image_destroy(img);
+        gen_job_destroy(job);
+        gen_context_destroy(ctx);
+        _exit(ok ? 0 : 1);
+    }
+    int ws = 0;
+    assert_int_equal(waitpid(child, &ws, 0), child);
+    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    /* Nothing left behind: no image, no temporary file. */
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A %s)\"", dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_unwritable_output_fails_the_item(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/libgen-out-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char db[128], blocker[128];
+    snprintf(db, sizeof(db), "%s/q.db", dir);
+    snprintf(blocker, sizeof(blocker), "%s/not-a-folder", dir);
+    FILE *f = fopen(blocker, "w"); /* output_dir names a regular file */
+    assert_non_null(f);
+    fclose(f);
+    gen_context_options o = GEN_CONTEXT_OPTIONS_INIT;
+    o.log_level = GEN_LOG_ERROR;
+    assert_int_equal(gen_context_options_set(&o, "generation_devices", "cpu:0"), GEN_OK);
+    assert_int_equal(gen_context_options_set(&o, "db_path", db), GEN_OK);
+    assert_int_equal(gen_context_options_set(&o, "output_dir", blocker), GEN_OK);
+    gen_context *ctx = NULL;
+    assert_int_equal(gen_context_create(&ctx, &o), GEN_OK);
+    gen_queue_batch b = GEN_QUEUE_BATCH_INIT;
+    b.job = "{\"model\": \"" GEN_FIXTURES_DIR "/tiny-sd15\", \"prompt\": \"x\", \"width\": 64, "
+            "\"height\": 64, \"steps\": 2, \"seed\": 1}";
+    b.runs = 2;
+    gen_queue_enqueued *r = NULL;
+    assert_int_equal(gen_queue_enqueue(&r, gen_context_queue(ctx), &b), GEN_OK);
+    assert_int_equal(gen_context_start(ctx), GEN_OK);
+    gen_queue_counts c = {.version = GEN_QUEUE_COUNTS_VERSION};
+    int64_t deadline = gen__monotonic_ns() + 120000000000LL;
+    do {
+        usleep(10000);
+        assert_int_equal(gen_queue_get_counts(&c, gen_context_queue(ctx), NULL, NULL), GEN_OK);
+        assert_true(gen__monotonic_ns() < deadline);
+    } while (c.failed + c.completed < 2);
+    assert_int_equal(c.failed, 2); /* each item failed with the reason; nothing stuck */
+    assert_int_equal(c.in_progress, 0);
+    gen_queue_item *it = NULL;
+    assert_int_equal(gen_queue_get(&it, gen_context_queue(ctx), gen_queue_enqueued_item_id(r, 0)),
+                     GEN_OK);
+    print_message("item error: %s\n", gen_queue_item_error_message(it));
+    assert_non_null(strstr(gen_queue_item_error_message(it), "not-a-folder"));
+    gen_queue_item_destroy(it);
+    gen_queue_enqueued_destroy(r);
+    assert_int_equal(gen_context_stop(ctx, GEN_STOP_DRAIN), GEN_OK);
+    gen_context_destroy(ctx);
+    char cmd[200];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_allocation_failures_through_generation),
+        cmocka_unit_test(test_file_size_limit_while_saving),
+        cmocka_unit_test(test_unwritable_output_fails_the_item),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
