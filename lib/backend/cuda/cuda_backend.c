@@ -192,20 +192,23 @@ static void cuda_destroy(gen__backend *be)
 {
     gen__cuda_ctx *c = gen__cuda(be);
     if (c) {
-        if (cudaSetDevice(c->device) == cudaSuccess && c->stream)
-            cudaStreamSynchronize(c->stream);
+        if (cudaSetDevice(c->device) == cudaSuccess && c->stream &&
+            cudaStreamSynchronize(c->stream) != cudaSuccess)
+            gen__log(NULL, GEN_LOG_WARN, "%s: pending work failed before destroy: %s", be->name,
+                     cudaGetErrorString(cudaGetLastError()));
         cudaGetLastError();
         gen__cuda_conv_plans_destroy(c);
         if (c->conv_ws)
             gen__cache_put(&c->cache, c->conv_ws);
         if (c->blas_ws)
             gen__cache_put(&c->cache, c->blas_ws);
-        if (c->blas)
-            cublasDestroy(c->blas);
-        if (c->dnn)
-            cudnnDestroy(c->dnn);
-        if (c->stream)
-            cudaStreamDestroy(c->stream);
+        /* destroy cannot fail, but a failure is worth a warning */
+        if (c->blas && cublasDestroy(c->blas) != CUBLAS_STATUS_SUCCESS)
+            gen__log(NULL, GEN_LOG_WARN, "%s: cublasDestroy failed", be->name);
+        if (c->dnn && cudnnDestroy(c->dnn) != CUDNN_STATUS_SUCCESS)
+            gen__log(NULL, GEN_LOG_WARN, "%s: cudnnDestroy failed", be->name);
+        if (c->stream && cudaStreamDestroy(c->stream) != cudaSuccess)
+            gen__log(NULL, GEN_LOG_WARN, "%s: cudaStreamDestroy failed", be->name);
         if (c->cache.buckets) {
             size_t leaked = gen__cache_destroy(&c->cache);
             if (leaked)
