@@ -29,7 +29,7 @@
 #include "backend/gpu_probe.h"
 #include "core/time.h"
 
-static gen__backend *be;
+static gen__backend *be, *be_mma; /* be_mma: tensor-core attention (NULL before sm_80) */
 
 static void die(const char *what)
 {
@@ -288,7 +288,7 @@ static void attn_ours(void *p)
     OK(gen__attention(&a->o, &a->q, &a->k, &a->v, a->heads, a->scale, a->causal));
 }
 
-static void bench_attention(void)
+static void bench_attention(const char *kernel)
 {
     /* batch, heads, nq, nk, d: SD1.5 self-attention at 64/32/16/8 latents (CFG batch 2,
      * 8 heads), SD2 / SDXL-like D=64, cross-attention over 77 tokens, CLIP causal */
@@ -308,9 +308,9 @@ static void bench_attention(void)
         a.o = tensor(GEN__F16, 3, SHAPE(b, nq, (int64_t)h * d));
         double flops = 4.0 * b * h * (double)nq * nk * d * (a.causal ? 0.5 : 1.0);
         double t = time_calls(attn_ours, &a, sync_backend);
-        printf("{\"bench\":\"attention\",\"dtype\":\"f16\",\"bh\":%d,\"nq\":%d,\"nk\":%d,\"d\":%d,"
-               "\"causal\":%s,\"ms\":%.4f,\"tflops\":%.2f}\n",
-               b * h, nq, nk, d, a.causal ? "true" : "false", t * 1e3, flops / t * 1e-12);
+        printf("{\"bench\":\"attention\",\"kernel\":\"%s\",\"dtype\":\"f16\",\"bh\":%d,"
+               "\"nq\":%d,\"nk\":%d,\"d\":%d,\"causal\":%s,\"ms\":%.4f,\"tflops\":%.2f}\n",
+               kernel, b * h, nq, nk, d, a.causal ? "true" : "false", t * 1e3, flops / t * 1e-12);
         fflush(stdout);
         gen__tensor_free(&a.q);
         gen__tensor_free(&a.k);
@@ -331,6 +331,10 @@ int main(int argc, char **argv)
     }
     gen__cuda_backend_options o = {.index = index};
     OK(gen__cuda_backend_create(&be, &o));
+    gen__cuda_backend_options om = {.index = index, .attention_kernel = GEN__CUDA_ATTENTION_MMA};
+    gen__gpu_props pr;
+    if (gen__gpu_props_get(index, &pr) == GEN_OK && pr.compute_capability >= 80)
+        OK(gen__cuda_backend_create(&be_mma, &om));
     OK(cudaSetDevice(index) == cudaSuccess ? GEN_OK : GEN_EDEVICE);
     gen__gpu_props props;
     if (gen__gpu_props_get(index, &props) == GEN_OK)
@@ -341,15 +345,30 @@ int main(int argc, char **argv)
         bench_gemm();
     if (!only || strstr(only, "conv2d"))
         bench_conv();
-    if (!only || strstr(only, "attention"))
-        bench_attention();
-    if (!only || strstr(only, "op_mix"))
-        bench_op_mix();
+    if (!only || strstr(only, "attention")) {
+        bench_attention("simple");
+        if (be_mma) { /* same shapes through the tensor-core kernel */
+            gen__backend *saved = be;
+            be = be_mma;
+            bench_attention("mma");
+            be = saved;
+        }
+    }
+    if (!only || strstr(only, "op_mix")) {
+        bench_op_mix("simple");
+        if (be_mma) {
+            gen__backend *saved = be;
+            be = be_mma;
+            bench_op_mix("mma");
+            be = saved;
+        }
+    }
     unet_step_hook();
     gen__backend_mem_info mi;
     gen__backend_memory(be, &mi);
     printf("{\"bench\":\"memory\",\"peak_mib\":%.1f,\"in_use_mib\":%.1f}\n",
            (double)mi.peak_bytes / (1 << 20), (double)mi.bytes_in_use / (1 << 20));
+    gen__backend_destroy(be_mma);
     gen__backend_destroy(be);
     return 0;
 }

@@ -249,15 +249,15 @@ static void mix_run(void *arg)
     unet_step_mix(arg);
 }
 
-static void bench_op_mix(void)
+static void bench_op_mix(const char *attention_kernel)
 {
     gen__tensor latent = tensor(GEN__F16, 4, SHAPE(2, 4, 64, 64));
     mix_ctx = tensor(GEN__F16, 3, SHAPE(2, 77, 768));
     mix_per_op = false;
     double step = time_calls(mix_run, &latent, sync_backend);
     printf("{\"bench\":\"op_mix\",\"what\":\"SD1.5 UNet step shapes, 512x512, batch 2, f16\","
-           "\"step_ms\":%.3f}\n",
-           step * 1e3);
+           "\"attention\":\"%s\",\"step_ms\":%.3f}\n",
+           attention_kernel, step * 1e3);
     mix_per_op = true;
     memset(mix_time, 0, sizeof(mix_time));
     memset(mix_count, 0, sizeof(mix_count));
@@ -266,9 +266,10 @@ static void bench_op_mix(void)
     for (int k = 0; k < MIX_KINDS; k++)
         total += mix_time[k];
     for (int k = 0; k < MIX_KINDS; k++)
-        printf("{\"bench\":\"op_mix_breakdown\",\"op\":\"%s\",\"calls\":%d,\"ms\":%.3f,"
-               "\"share\":%.3f}\n",
-               mix_names[k], mix_count[k], mix_time[k] * 1e3, total > 0 ? mix_time[k] / total : 0);
+        printf("{\"bench\":\"op_mix_breakdown\",\"attention\":\"%s\",\"op\":\"%s\","
+               "\"calls\":%d,\"ms\":%.3f,\"share\":%.3f}\n",
+               attention_kernel, mix_names[k], mix_count[k], mix_time[k] * 1e3,
+               total > 0 ? mix_time[k] / total : 0);
     mix_per_op = false;
     for (int i = 0; i < mix_nweights; i++)
         gen__tensor_free(&mix_weights[i].t);

@@ -21,7 +21,7 @@
 #include "backend/cuda_backend.h"
 #include "backend/gpu_probe.h"
 
-static gen__backend *cpu, *gpu;
+static gen__backend *cpu, *gpu, *gpu_mma; /* gpu_mma: tensor-core attention */
 static gen__dtype dt;   /* dtype of the GPU tensors in the current round */
 static int failures, checks;
 static uint64_t seed_state = 12345;
@@ -288,7 +288,7 @@ static void run_attention(int64_t b, int64_t nq, int64_t nk, int heads, int dk, 
     char label[64];
     snprintf(label, sizeof(label), "B%lld Nq%lld Nk%lld H%d D%d/%d%s", (long long)b, (long long)nq,
              (long long)nk, heads, dk, dv, causal ? " causal" : "");
-    compare("attention", label, &out);
+    compare(gpu == gpu_mma ? "attention_mma" : "attention", label, &out);
     free_pair(&q);
     free_pair(&k);
     free_pair(&v);
@@ -306,6 +306,19 @@ static void test_attention(void)
     run_attention(1, 33, 50, 2, 24, 48, false);    /* Dk != Dv */
     run_attention(1, 40, 20, 1, 16, 16, true);     /* causal with Nq > Nk */
     run_attention(2, 1024, 1024, 8, 40, 40, false); /* SD 32x32 self-attention */
+}
+
+/* The same cases through the tensor-core kernel (f16/bf16 on sm_80+). */
+static void test_attention_mma(void)
+{
+    if (!gpu_mma || dt == GEN__F32)
+        return;
+    gen__backend *saved = gpu;
+    gpu = gpu_mma;
+    test_attention();
+    run_attention(1, 300, 300, 2, 64, 64, true);
+    run_attention(2, 129, 77, 8, 80, 80, false);
+    gpu = saved;
 }
 
 static void test_elementwise(void)
@@ -530,8 +543,13 @@ int main(int argc, char **argv)
         gen__cpu_backend_options co1 = {1, 0, 0};
         OK(gen__cpu_backend_create(&gpu, &co1));
     } else {
-        gen__cuda_backend_options o = {.index = index};
+        gen__cuda_backend_options o = {.index = index, .attention_kernel = GEN__CUDA_ATTENTION_SIMPLE};
         OK(gen__cuda_backend_create(&gpu, &o));
+        gen__gpu_props pr;
+        if (gen__gpu_props_get(index, &pr) == GEN_OK && pr.compute_capability >= 80) {
+            o.attention_kernel = GEN__CUDA_ATTENTION_MMA;
+            OK(gen__cuda_backend_create(&gpu_mma, &o));
+        }
     }
     gen__gpu_props props;
     if (!self_test && gen__gpu_props_get(index, &props) == GEN_OK)
@@ -548,6 +566,7 @@ int main(int argc, char **argv)
         test_conv();
         test_norms();
         test_attention();
+        test_attention_mma();
         test_elementwise();
         test_layout();
     }
@@ -557,6 +576,7 @@ int main(int argc, char **argv)
         test_memory(index);
     }
     OK(gen__backend_synchronize(gpu));
+    gen__backend_destroy(gpu_mma);
     gen__backend_destroy(gpu);
     gen__backend_destroy(cpu);
     printf("SUMMARY %d checks, %d failed\n", checks, failures);

@@ -1,6 +1,7 @@
 /* The CUDA backend object: creation on the owning thread, memory through the
  * caching allocator, copies on the device's stream, and the ops table. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cuda/cuda_internal.h"
@@ -322,6 +323,13 @@ gen_status gen__cuda_backend_create(gen__backend **out, const gen__cuda_backend_
     be->compute_dtypes = (1u << GEN__F32) | (1u << GEN__F16);
     if (c->props.compute_capability >= 80)
         be->compute_dtypes |= 1u << GEN__BF16;
+    int kernel = o.attention_kernel;
+    if (kernel == GEN__CUDA_ATTENTION_DEFAULT) {
+        const char *env = getenv("GEN_CUDA_ATTENTION");
+        kernel = env && strcmp(env, "mma") == 0 ? GEN__CUDA_ATTENTION_MMA
+                                                 : GEN__CUDA_ATTENTION_SIMPLE;
+    }
+    c->attention_mma = kernel == GEN__CUDA_ATTENTION_MMA && c->props.compute_capability >= 80;
     gen__log(NULL, GEN_LOG_DEBUG, "%s: %s, %llu MiB, compute capability %d.%d", be->name,
              c->props.name, (unsigned long long)(c->props.total_memory >> 20),
              c->props.compute_capability / 10, c->props.compute_capability % 10);

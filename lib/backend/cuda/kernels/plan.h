@@ -189,6 +189,24 @@ GEN__HD float gen__attn_prob(float s, float m)
     return (s == -INFINITY || m == -INFINITY) ? 0.0f : exp2f(s - m);
 }
 
+/* Tensor-core variant (attention_mma.cu): 4 warps x 16 query rows, 32-key
+ * tiles, head dims zero-padded to multiples of 16; Q, K, V tiles in shared
+ * memory in the storage type (2 bytes), each row padded by 8 elements. */
+#define GEN__ATTN_MMA_BQ 64
+#define GEN__ATTN_MMA_BK 32
+
+GEN__HD int gen__attn_mma_pad(int d)
+{
+    return (d + 15) / 16 * 16;
+}
+
+/* Shared memory of one block in elements (2 bytes each) for padded dims. */
+GEN__HD int64_t gen__attn_mma_smem_elems(int dkp, int dvp)
+{
+    return (int64_t)GEN__ATTN_MMA_BQ * (dkp + 8) + (int64_t)GEN__ATTN_MMA_BK * (dkp + 8) +
+           (int64_t)GEN__ATTN_MMA_BK * (dvp + 8);
+}
+
 /* ---- group norm ------------------------------------------------------------------ */
 
 /* Group g of sample n covers the contiguous range [base, base + count) of a
