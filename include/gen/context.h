@@ -7,6 +7,8 @@
 
 #include <gen/common.h>
 #include <gen/device.h>
+#include <gen/event.h>
+#include <gen/queue.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -91,6 +93,53 @@ GEN_API const gen_context_options *gen_context_get_options(const gen_context *ct
 /* The devices the context runs on (resolved from generation_devices at
  * creation). Owned by the context. */
 GEN_API const gen_device_pool *gen_context_device_pool(const gen_context *ctx);
+
+/* The context's queue, opened from db_path at creation (recovering items left
+ * in progress by dead processes); NULL when db_path is empty. Owned by the
+ * context. Enqueue and cancel through it: cancels of running items are routed
+ * to the worker running them, and its status changes become events. */
+GEN_API gen_queue *gen_context_queue(gen_context *ctx);
+
+/* How gen_context_stop treats items that are running. */
+typedef enum gen_stop_mode {
+    GEN_STOP_DRAIN = 0,   /* let running items finish; claim nothing more */
+    GEN_STOP_CANCEL = 1,  /* stop running items within a step; they end canceled */
+    GEN_STOP_REQUEUE = 2  /* stop running items within a step; they go back to pending */
+} gen_stop_mode;
+
+/* Start one worker thread per device; each processes the queue until
+ * stopped. GEN_ESTATE when already started or when there is no queue. */
+GEN_API gen_status gen_context_start(gen_context *ctx);
+
+/* Stop the workers (gen_stop_mode) and wait for their threads. GEN_ESTATE when
+ * not started. Must not be called from an event callback. */
+GEN_API gen_status gen_context_stop(gen_context *ctx, int32_t mode);
+
+/* Pause: workers finish their current item and then claim nothing until
+ * resumed. */
+GEN_API gen_status gen_context_pause(gen_context *ctx);
+GEN_API gen_status gen_context_resume(gen_context *ctx);
+
+/* Wake idle workers now instead of at their next poll (call after enqueueing
+ * for the lowest latency; workers poll every 250 ms anyway). */
+GEN_API void gen_context_wake(gen_context *ctx);
+
+/* Register the event callback (NULL unregisters). It runs on the thread that
+ * produced the event: worker threads for progress, model loads and images;
+ * for status changes, the thread that made the change. It must be quick and
+ * thread-safe; it may call gen_context_queue / gen_queue_* functions and
+ * gen_context_wake, but not start, stop or destroy. */
+GEN_API gen_status gen_context_set_event_callback(gen_context *ctx, gen_event_fn fn,
+                                                  void *user_data);
+
+/* Also keep events in a queue of `capacity` events (0 = 4096) for
+ * gen_context_next_event. When it is full the oldest event is dropped. */
+GEN_API gen_status gen_context_enable_event_queue(gen_context *ctx, size_t capacity);
+
+/* Take the next event, waiting up to timeout_ms (0 = do not wait, -1 =
+ * forever). GEN_ETIMEOUT when none came; GEN_ESTATE if the event queue is not
+ * enabled. The caller owns *out (gen_event_destroy). Safe from any thread. */
+GEN_API gen_status gen_context_next_event(gen_context *ctx, gen_event **out, int32_t timeout_ms);
 
 #ifdef __cplusplus
 }

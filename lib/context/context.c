@@ -46,11 +46,26 @@ GEN_API gen_status gen_context_create(gen_context **out, const gen_context_optio
     ctx->logger.fn = options.log_fn;
     ctx->logger.user_data = options.log_user_data;
     ctx->logger.level = (gen_log_level)options.log_level;
+    pthread_mutex_init(&ctx->mu, NULL);
     st = gen_device_pool_create(&ctx->devices, options.generation_devices);
+    if (st == GEN_OK)
+        st = gen__engine_create(&ctx->engine, ctx->devices, options.max_cache_ram,
+                                options.device_working_mem, &ctx->logger);
+    if (st == GEN_OK && options.db_path[0]) {
+        st = gen_queue_open(&ctx->queue, options.db_path, NULL);
+        if (st == GEN_OK)
+            st = gen__context_attach_queue(ctx);
+    }
     if (st != GEN_OK) {
+        gen_queue_close(ctx->queue);
+        gen__engine_destroy(ctx->engine);
+        gen_device_pool_destroy(ctx->devices);
+        pthread_mutex_destroy(&ctx->mu);
         gen__free(ctx);
         return st;
     }
+    ctx->runner = gen__context_pipeline_runner;
+    ctx->runner_ctx = ctx;
     GEN__LOG_INFO(&ctx->logger, "libgen %s: context created (generation_devices=%s)",
                   gen_version_string(), options.generation_devices);
     log_devices(ctx);
@@ -62,8 +77,15 @@ GEN_API void gen_context_destroy(gen_context *ctx)
 {
     if (!ctx)
         return;
-    GEN__LOG_DEBUG(&ctx->logger, "context destroyed");
+    if (ctx->workers)
+        gen_context_stop(ctx, GEN_STOP_REQUEUE);
+    gen_queue_close(ctx->queue);
+    gen__engine_destroy(ctx->engine);
+    if (ctx->event_queue_enabled)
+        gen__event_queue_destroy(&ctx->events);
     gen_device_pool_destroy(ctx->devices);
+    pthread_mutex_destroy(&ctx->mu);
+    GEN__LOG_DEBUG(&ctx->logger, "context destroyed");
     gen__free(ctx);
 }
 

@@ -1,6 +1,8 @@
 #include "core/parse.h"
 
 #include <ctype.h>
+#include <locale.h>
+#include <pthread.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -116,6 +118,42 @@ gen_status gen__parse_int64(const char *what, const char *text, int64_t min, int
     if (errno == ERANGE || v < min || v > max)
         return gen__error(GEN_EINVAL, "%s: %s is out of range [%lld, %lld]", what, text,
                           (long long)min, (long long)max);
+    *out = v;
+    return GEN_OK;
+}
+
+static locale_t c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+
+static void make_c_locale(void)
+{
+    c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+}
+
+gen_status gen__parse_double(const char *what, const char *text, double min, double max,
+                             bool min_exclusive, double *out)
+{
+    if (!text)
+        return gen__error(GEN_EINVAL, "%s: missing value", what);
+    const char *p = skip_space(text);
+    const char *digits = p + (*p == '-' || *p == '+');
+    /* Only plain decimal notation: no "nan", "inf" or hex floats. */
+    if (!isdigit((unsigned char)*digits) && !(*digits == '.' && isdigit((unsigned char)digits[1])))
+        return gen__error(GEN_EINVAL, "%s: \"%s\" is not a number", what, text);
+    for (const char *c = digits; *c && !isspace((unsigned char)*c); c++) {
+        if (!isdigit((unsigned char)*c) && *c != '.' && *c != 'e' && *c != 'E' && *c != '-' &&
+            *c != '+')
+            return gen__error(GEN_EINVAL, "%s: \"%s\" is not a number", what, text);
+    }
+    pthread_once(&c_locale_once, make_c_locale);
+    char *end;
+    errno = 0;
+    double v = c_locale ? strtod_l(p, &end, c_locale) : strtod(p, &end);
+    if (end == p || !blank_tail(end))
+        return gen__error(GEN_EINVAL, "%s: \"%s\" is not a number", what, text);
+    if (!isfinite(v) || v > max || v < min || (min_exclusive && v == min))
+        return gen__error(GEN_EINVAL, "%s: %s is out of range %s%g, %g]", what, text,
+                          min_exclusive ? "(" : "[", min, max);
     *out = v;
     return GEN_OK;
 }

@@ -17,6 +17,11 @@ gen_status gen__parse_size(const char *what, const char *text, uint64_t *out);
 gen_status gen__parse_int64(const char *what, const char *text, int64_t min, int64_t max,
                             int64_t *out);
 
+/* A finite decimal number ("7.5", "-1e-3") within [min, max] (min excluded
+ * when min_exclusive), parsed in the C locale whatever the host's LC_NUMERIC. */
+gen_status gen__parse_double(const char *what, const char *text, double min, double max,
+                             bool min_exclusive, double *out);
+
 /* true/false, yes/no, on/off, 1/0 (case-insensitive). */
 gen_status gen__parse_bool(const char *what, const char *text, bool *out);
 
