@@ -6,8 +6,11 @@
  *              NCHW (our layout) and NHWC (to see which layout is faster);
  *   attention  our fused kernel's TFLOP/s (4 B H Nq Nk D flops) at SD shapes;
  *   op_mix     time per op kind for one UNet-step-shaped sequence of ops (the
- *              SD1.5 layer shapes at 512x512, batch 2) — an estimate until the
- *              real UNet lands: see unet_step_hook() below.
+ *              SD1.5 layer shapes at 512x512, batch 2);
+ *   unet_step  the real lib/pipeline networks on a generated full-size SD1.5
+ *              file (zero weights) in f16: UNet step at batch 2, text encoder,
+ *              VAE decode 512x512, 20-step image estimate (GEN_BENCH_DIR: where
+ *              the 2 GB sparse file goes, default /tmp).
  * Times are medians of 5 batches of back-to-back calls ended by a sync.
  * Exits 77 when there is no CUDA device. Usage: bench_gpu [device index] */
 #include <math.h>
@@ -28,6 +31,13 @@
 #include "backend/cuda_backend.h"
 #include "backend/gpu_probe.h"
 #include "core/time.h"
+#include "model/model.h"
+#include "pipeline/text_encoder.h"
+#include "pipeline/unet.h"
+#include "pipeline/vae.h"
+#include "pipeline/weights.h"
+#include "pipeline/weights_model.h"
+#include "sd_ldm.h"
 
 static gen__backend *be, *be_mma; /* be_mma: tensor-core attention (NULL before sm_80) */
 
@@ -331,10 +341,12 @@ int main(int argc, char **argv)
     }
     gen__cuda_backend_options o = {.index = index};
     OK(gen__cuda_backend_create(&be, &o));
-    gen__cuda_backend_options om = {.index = index, .attention_kernel = GEN__CUDA_ATTENTION_MMA};
-    gen__gpu_props pr;
-    if (gen__gpu_props_get(index, &pr) == GEN_OK && pr.compute_capability >= 80)
-        OK(gen__cuda_backend_create(&be_mma, &om));
+    gen__cuda_backend_set_attention(be, GEN__CUDA_ATTENTION_SIMPLE);
+    OK(gen__cuda_backend_create(&be_mma, &o));
+    if (!gen__cuda_backend_set_attention(be_mma, GEN__CUDA_ATTENTION_MMA)) {
+        gen__backend_destroy(be_mma); /* before sm_80 */
+        be_mma = NULL;
+    }
     OK(cudaSetDevice(index) == cudaSuccess ? GEN_OK : GEN_EDEVICE);
     gen__gpu_props props;
     if (gen__gpu_props_get(index, &props) == GEN_OK)
@@ -363,7 +375,8 @@ int main(int argc, char **argv)
             be = saved;
         }
     }
-    unet_step_hook();
+    if (!only || strstr(only, "unet"))
+        unet_step_hook();
     gen__backend_mem_info mi;
     gen__backend_memory(be, &mi);
     printf("{\"bench\":\"memory\",\"peak_mib\":%.1f,\"in_use_mib\":%.1f}\n",

@@ -1,11 +1,10 @@
 /* Part of bench/gpu.c: one SD1.5 UNet step (512x512 -> 64x64 latent, CFG
  * batch 2, f16) replayed as the sequence of backend ops at the real layer
  * shapes (conv_in, 4 down / mid / 4 up levels of ResNet and transformer blocks
- * with skip concats, conv_out), with random weights. It is not the UNet (no
- * checkpoint, no numerics to check); it measures what our ops cost in that
- * mix: the whole step back-to-back, then each op synchronised to attribute the
- * time per op kind. unet_step_hook() is where the real UNet goes once it is on
- * this branch. */
+ * with skip concats, conv_out), with random weights: what our ops cost in that
+ * mix, the whole step back-to-back, then each op synchronised to attribute the
+ * time per op kind (the real UNet, unet_step_hook() below, gives the step time
+ * but no breakdown). */
 
 enum { MIX_CONV, MIX_GN, MIX_LINEAR, MIX_ATTN, MIX_LN, MIX_ELEM, MIX_LAYOUT, MIX_KINDS };
 static const char *mix_names[MIX_KINDS] = {"conv2d", "group_norm", "linear", "attention",
@@ -279,13 +278,158 @@ static void bench_op_mix(const char *attention_kernel)
     fflush(stdout);
 }
 
-/* HOOK: the real SD1.5 UNet step (and VAE decode) at 512x512, batch 2, f16,
- * goes here when lib/pipeline has it on this branch: load the model on `be`,
- * time one denoising step with time_calls() and print
- *   {"bench":"unet_step","ms":...} and {"bench":"vae_decode","ms":...}.
- * tests/gpu/run picks those lines up for its summary table. */
+/* The real networks of lib/pipeline at full SD1.5 shapes (512x512, CFG batch
+ * 2, f16): a sparse SD1.5 single file is generated (tests/model/sd_ldm.c: every
+ * tensor at its real shape, zero weights; speed does not depend on values),
+ * loaded with the model loader, uploaded in f16, and timed: text encoder
+ * (batch 2), one UNet step (batch 2, each call synchronised) with each
+ * attention kernel, VAE decode, and the 20-step image estimate. A failure is
+ * reported as a JSON line and the rest of the bench goes on. */
+static void sd15_fail(const char *stage)
+{
+    printf("{\"bench\":\"unet_step\",\"error\":\"%s: ", stage);
+    for (const char *p = gen_last_error_message(); *p; p++)
+        putchar(*p == '"' || *p == '\\' ? '\'' : *p);
+    printf("\"}\n");
+    fflush(stdout);
+}
+
+static double sd15_time(gen_status (*fn)(void *), void *arg, int reps, bool *ok)
+{
+    double s[16];
+    for (int r = 0; r <= reps; r++) { /* the first is a warm-up */
+        int64_t t0 = gen__monotonic_ns();
+        if (fn(arg) != GEN_OK || gen__backend_synchronize(be) != GEN_OK) {
+            *ok = false;
+            return 0;
+        }
+        if (r > 0)
+            s[r - 1] = (double)(gen__monotonic_ns() - t0) * 1e-9;
+    }
+    qsort(s, (size_t)reps, sizeof(double), cmp_double);
+    return s[reps / 2];
+}
+
+typedef struct sd15_ctx {
+    gen__text_encoder *te;
+    gen__unet *unet;
+    gen__vae *vae;
+    gen__tensor latent2, latent1, ctx;
+} sd15_ctx;
+
+static gen_status sd15_text(void *p)
+{
+    sd15_ctx *c = p;
+    int32_t ids[2 * 77];
+    for (int i = 0; i < 2 * 77; i++)
+        ids[i] = (int32_t)((i * 37 + 11) % 49408);
+    gen__tensor out;
+    gen_status st = gen__text_encoder_forward(c->te, &out, ids, 2, 77, 0);
+    gen__tensor_free(&out);
+    return st;
+}
+
+static gen_status sd15_unet(void *p)
+{
+    sd15_ctx *c = p;
+    float t[2] = {500.0f, 500.0f};
+    gen__tensor out;
+    gen_status st = gen__unet_forward(c->unet, &out, &c->latent2, t, &c->ctx);
+    gen__tensor_free(&out);
+    return st;
+}
+
+static gen_status sd15_vae(void *p)
+{
+    sd15_ctx *c = p;
+    gen__tensor img;
+    gen_status st = gen__vae_decode(c->vae, &img, &c->latent1);
+    gen__tensor_free(&img);
+    return st;
+}
+
 static void unet_step_hook(void)
 {
-    printf("{\"bench\":\"unet_step\",\"skipped\":\"no UNet on this branch yet; op_mix above is the "
-           "shape-level estimate\"}\n");
+    const char *dir = getenv("GEN_BENCH_DIR");
+    char path[512];
+    snprintf(path, sizeof(path), "%s/libgen-bench-sd15-f16.safetensors", dir && *dir ? dir : "/tmp");
+    if (sd_ldm_write_sparse(path, &sd_ldm_sd15, "F16") == 0) {
+        printf("{\"bench\":\"unet_step\",\"error\":\"cannot write %s\"}\n", path);
+        return;
+    }
+    gen__model *m = NULL;
+    gen__device_weights *dw[GEN__PART_COUNT] = {0};
+    sd15_ctx c = {0};
+    gen__tensor emb = GEN__TENSOR_EMPTY;
+    int64_t t0 = gen__monotonic_ns();
+    if (gen__model_open(&m, path, NULL) != GEN_OK) {
+        sd15_fail("open");
+        goto done;
+    }
+    for (int p = 0; p < GEN__PART_COUNT; p++) {
+        gen__host_weights *hw = NULL;
+        gen_status st = gen__host_weights_from_model(&hw, m, (gen__part)p);
+        if (st == GEN_OK)
+            st = gen__device_weights_upload(&dw[p], hw, be, GEN__F16);
+        gen__host_weights_destroy(hw);
+        if (st != GEN_OK) {
+            sd15_fail("weights");
+            goto done;
+        }
+    }
+    printf("{\"bench\":\"sd15_load\",\"seconds\":%.2f}\n",
+           (double)(gen__monotonic_ns() - t0) * 1e-9);
+    if (gen__text_encoder_create(&c.te, gen__model_text_config(m), dw[GEN__PART_TEXT_ENCODER]) ||
+        gen__unet_create(&c.unet, gen__model_unet_config(m), dw[GEN__PART_UNET]) ||
+        gen__vae_create(&c.vae, gen__model_vae_config(m), dw[GEN__PART_VAE], false)) {
+        sd15_fail("networks");
+        goto done;
+    }
+    c.latent2 = tensor(GEN__F16, 4, SHAPE(2, 4, 64, 64));
+    c.latent1 = tensor(GEN__F16, 4, SHAPE(1, 4, 64, 64));
+    int32_t ids[2 * 77] = {0};
+    if (gen__text_encoder_forward(c.te, &emb, ids, 2, 77, 0) != GEN_OK) {
+        sd15_fail("text encoder");
+        goto done;
+    }
+    c.ctx = emb;
+    bool ok = true;
+    double te = sd15_time(sd15_text, &c, 5, &ok);
+    double vae = ok ? sd15_time(sd15_vae, &c, 3, &ok) : 0;
+    if (!ok) {
+        sd15_fail("text encoder / vae decode");
+        goto done;
+    }
+    const char *kernels[2] = {"simple", "mma"};
+    int ids_k[2] = {GEN__CUDA_ATTENTION_SIMPLE, GEN__CUDA_ATTENTION_MMA};
+    for (int k = 0; k < 2; k++) {
+        if (!gen__cuda_backend_set_attention(be, ids_k[k]))
+            continue;
+        gen__backend_reset_peak(be);
+        double unet = sd15_time(sd15_unet, &c, 5, &ok);
+        if (!ok) {
+            sd15_fail(kernels[k]);
+            continue;
+        }
+        gen__backend_mem_info mi;
+        gen__backend_memory(be, &mi);
+        printf("{\"bench\":\"unet_step\",\"attention\":\"%s\",\"ms\":%.2f,"
+               "\"text_encoder_ms\":%.2f,\"vae_decode_ms\":%.2f,\"image_20_steps_s\":%.3f,"
+               "\"peak_mib\":%.0f}\n",
+               kernels[k], unet * 1e3, te * 1e3, vae * 1e3, te + 20 * unet + vae,
+               (double)mi.peak_bytes / (1 << 20));
+        fflush(stdout);
+    }
+    gen__cuda_backend_set_attention(be, GEN__CUDA_ATTENTION_SIMPLE);
+done:
+    gen__tensor_free(&emb);
+    gen__tensor_free(&c.latent2);
+    gen__tensor_free(&c.latent1);
+    gen__text_encoder_destroy(c.te);
+    gen__unet_destroy(c.unet);
+    gen__vae_destroy(c.vae);
+    for (int p = 0; p < GEN__PART_COUNT; p++)
+        gen__device_weights_release(dw[p]);
+    gen__model_close(m);
+    remove(path);
 }

@@ -543,12 +543,13 @@ int main(int argc, char **argv)
         gen__cpu_backend_options co1 = {1, 0, 0};
         OK(gen__cpu_backend_create(&gpu, &co1));
     } else {
-        gen__cuda_backend_options o = {.index = index, .attention_kernel = GEN__CUDA_ATTENTION_SIMPLE};
+        gen__cuda_backend_options o = {.index = index};
         OK(gen__cuda_backend_create(&gpu, &o));
-        gen__gpu_props pr;
-        if (gen__gpu_props_get(index, &pr) == GEN_OK && pr.compute_capability >= 80) {
-            o.attention_kernel = GEN__CUDA_ATTENTION_MMA;
-            OK(gen__cuda_backend_create(&gpu_mma, &o));
+        gen__cuda_backend_set_attention(gpu, GEN__CUDA_ATTENTION_SIMPLE);
+        OK(gen__cuda_backend_create(&gpu_mma, &o));
+        if (!gen__cuda_backend_set_attention(gpu_mma, GEN__CUDA_ATTENTION_MMA)) {
+            gen__backend_destroy(gpu_mma); /* before sm_80 */
+            gpu_mma = NULL;
         }
     }
     gen__gpu_props props;

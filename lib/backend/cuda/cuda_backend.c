@@ -126,6 +126,19 @@ void gen__cuda_backend_mem_stats(gen__backend *be, gen__cuda_mem_stats *out)
     out->cached = atomic_load(&c->cache.cached);
 }
 
+bool gen__cuda_backend_set_attention(gen__backend *be, int kernel)
+{
+    if (!be || be->ops->alloc != gen__cuda_alloc)
+        return false;
+    gen__cuda_ctx *c = gen__cuda(be);
+    if (kernel == GEN__CUDA_ATTENTION_MMA && c->props.compute_capability < 80)
+        return false;
+    if (kernel != GEN__CUDA_ATTENTION_MMA && kernel != GEN__CUDA_ATTENTION_SIMPLE)
+        return false;
+    c->attention_mma = kernel == GEN__CUDA_ATTENTION_MMA;
+    return true;
+}
+
 gen_status gen__cuda_conv_workspace(gen__cuda_ctx *c, size_t bytes)
 {
     if (bytes <= c->conv_ws_bytes)
@@ -323,13 +336,8 @@ gen_status gen__cuda_backend_create(gen__backend **out, const gen__cuda_backend_
     be->compute_dtypes = (1u << GEN__F32) | (1u << GEN__F16);
     if (c->props.compute_capability >= 80)
         be->compute_dtypes |= 1u << GEN__BF16;
-    int kernel = o.attention_kernel;
-    if (kernel == GEN__CUDA_ATTENTION_DEFAULT) {
-        const char *env = getenv("GEN_CUDA_ATTENTION");
-        kernel = env && strcmp(env, "mma") == 0 ? GEN__CUDA_ATTENTION_MMA
-                                                 : GEN__CUDA_ATTENTION_SIMPLE;
-    }
-    c->attention_mma = kernel == GEN__CUDA_ATTENTION_MMA && c->props.compute_capability >= 80;
+    const char *env = getenv("GEN_CUDA_ATTENTION");
+    c->attention_mma = env && strcmp(env, "mma") == 0 && c->props.compute_capability >= 80;
     gen__log(NULL, GEN_LOG_DEBUG, "%s: %s, %llu MiB, compute capability %d.%d", be->name,
              c->props.name, (unsigned long long)(c->props.total_memory >> 20),
              c->props.compute_capability / 10, c->props.compute_capability % 10);
