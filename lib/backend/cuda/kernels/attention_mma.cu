@@ -86,7 +86,6 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
     T *vs = ks + kMmaBK * kld;
 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int g = lane >> 2, t = lane & 3;
     const int64_t bi = blockIdx.y / heads;
     const int h = blockIdx.y % heads;
     const int64_t q0 = (int64_t)blockIdx.x * kMmaBQ;
@@ -110,11 +109,10 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
 #pragma unroll
     for (int kk = 0; kk < KT; kk++) {
         if (kk * 16 < dkp) {
-            int c0 = kk * 16 + 2 * t;
-            qf[kk][0] = *reinterpret_cast<const uint32_t *>(qw + g * qld + c0);
-            qf[kk][1] = *reinterpret_cast<const uint32_t *>(qw + (g + 8) * qld + c0);
-            qf[kk][2] = *reinterpret_cast<const uint32_t *>(qw + g * qld + c0 + 8);
-            qf[kk][3] = *reinterpret_cast<const uint32_t *>(qw + (g + 8) * qld + c0 + 8);
+#pragma unroll
+            for (int r = 0; r < 4; r++)
+                qf[kk][r] = *reinterpret_cast<const uint32_t *>(
+                    qw + gen__mma_a_row(lane, r) * qld + kk * 16 + gen__mma_a_col(lane, r));
         }
     }
 
@@ -123,7 +121,8 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
     for (int n = 0; n < VN; n++)
         o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
-    const int64_t row[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
+    const int64_t row[2] = {q0 + warp * 16 + gen__mma_c_row(lane, 0),
+                            q0 + warp * 16 + gen__mma_c_row(lane, 2)};
 
     const int64_t key_end = causal ? (q0 + kMmaBQ < nk ? q0 + kMmaBQ : nk) : nk;
     for (int64_t k0 = 0; k0 < key_end; k0 += kMmaBK) {
@@ -142,12 +141,12 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
 #pragma unroll
         for (int j = 0; j < kMmaBK / 8; j++) {
             s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
-            const T *kr = ks + (j * 8 + g) * kld;
+            const T *kr = ks + (j * 8 + gen__mma_b_n(lane)) * kld; // B(k = dim, n = key)
 #pragma unroll
             for (int kk = 0; kk < KT; kk++) {
                 if (kk * 16 < dkp) {
-                    uint32_t b0 = *reinterpret_cast<const uint32_t *>(kr + kk * 16 + 2 * t);
-                    uint32_t b1 = *reinterpret_cast<const uint32_t *>(kr + kk * 16 + 2 * t + 8);
+                    uint32_t b0 = *reinterpret_cast<const uint32_t *>(kr + kk * 16 + gen__mma_b_k(lane, 0));
+                    uint32_t b1 = *reinterpret_cast<const uint32_t *>(kr + kk * 16 + gen__mma_b_k(lane, 1));
                     mma16816<T>(s[j], qf[kk], b0, b1);
                 }
             }
@@ -162,7 +161,7 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
             for (int j = 0; j < kMmaBK / 8; j++) {
 #pragma unroll
                 for (int e = 0; e < 2; e++) {
-                    int64_t kj = k0 + j * 8 + 2 * t + e;
+                    int64_t kj = k0 + j * 8 + gen__mma_c_col(lane, 2 * hf + e);
                     float x = s[j][2 * hf + e] * scale_log2;
                     x = gen__attn_visible(row[hf], kj, nk, causal) ? x : -INFINITY;
                     s[j][2 * hf + e] = x;
@@ -197,17 +196,20 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
 #pragma unroll
         for (int kstep = 0; kstep < kMmaBK / 16; kstep++) {
             uint32_t pa[4];
-            pa[0] = pack2<T>(s[2 * kstep][0], s[2 * kstep][1]);
-            pa[1] = pack2<T>(s[2 * kstep][2], s[2 * kstep][3]);
-            pa[2] = pack2<T>(s[2 * kstep + 1][0], s[2 * kstep + 1][1]);
-            pa[3] = pack2<T>(s[2 * kstep + 1][2], s[2 * kstep + 1][3]);
-            const T *v0 = vs + (kstep * 16 + 2 * t) * vld + g;
+#pragma unroll
+            for (int r = 0; r < 4; r++) {
+                const float *src = s[2 * kstep + gen__mma_p_tile(r)] + gen__mma_p_elem(r);
+                pa[r] = pack2<T>(src[0], src[1]);
+            }
+            // B(k = key, n = value column): two keys per register, one column
+            const T *v0 = vs + (kstep * 16) * vld + gen__mma_b_n(lane);
+            const int k0r = gen__mma_b_k(lane, 0), k1r = gen__mma_b_k(lane, 1);
 #pragma unroll
             for (int n = 0; n < VN; n++) {
                 if (n * 8 < dvp) {
                     const T *vc = v0 + n * 8;
-                    uint32_t b0 = pack_raw<T>(vc[0], vc[vld]);
-                    uint32_t b1 = pack_raw<T>(vc[8 * vld], vc[9 * vld]);
+                    uint32_t b0 = pack_raw<T>(vc[k0r * vld], vc[(k0r + 1) * vld]);
+                    uint32_t b1 = pack_raw<T>(vc[k1r * vld], vc[(k1r + 1) * vld]);
                     mma16816<T>(o[n], pa, b0, b1);
                 }
             }
@@ -227,7 +229,7 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
         for (int n = 0; n < VN; n++) {
 #pragma unroll
             for (int e = 0; e < 2; e++) {
-                int col = n * 8 + 2 * t + e;
+                int col = n * 8 + gen__mma_c_col(lane, 2 * hf + e);
                 if (n * 8 < dvp && col < dv)
                     orow[col] = from_f32<T>(o[n][2 * hf + e] * inv);
             }
