@@ -4,6 +4,7 @@
 #ifndef GEN_BACKEND_CUDA_BACKEND_H
 #define GEN_BACKEND_CUDA_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,19 @@ typedef struct gen__cuda_backend_options {
     size_t conv_workspace_limit; /* cuDNN workspace bound in bytes; 0 = 256 MiB */
     size_t blas_workspace;       /* cuBLAS workspace in bytes; 0 = 32 MiB */
 } gen__cuda_backend_options;
+
+/* Attention kernels: the simple CUDA-core kernel (every dtype), or the
+ * tensor-core one (f16/bf16 on compute capability >= 8.0; f32 still takes the
+ * simple one). A new backend takes the environment's GEN_CUDA_ATTENTION
+ * ("mma" or "simple"), else simple: the tensor-core kernel stays opt-in until
+ * tests/gpu/run has passed with it on a GPU. */
+#define GEN__CUDA_ATTENTION_SIMPLE 1
+#define GEN__CUDA_ATTENTION_MMA 2
+
+/* Choose the attention kernel of a CUDA backend (tests and benchmarks).
+ * Returns false (and changes nothing) when `be` is not a CUDA backend or the
+ * device cannot run that kernel. */
+bool gen__cuda_backend_set_attention(gen__backend *be, int kernel);
 
 /* Create the backend of CUDA device opts->index ON THE CALLING THREAD, which
  * then owns it (its worker): the stream, the cuBLAS and cuDNN handles are made

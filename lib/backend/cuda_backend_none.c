@@ -17,3 +17,8 @@ void gen__cuda_backend_mem_stats(gen__backend *be, gen__cuda_mem_stats *out)
 {
     memset(out, 0, sizeof(*out));
 }
+
+bool gen__cuda_backend_set_attention(gen__backend *be, int kernel)
+{
+    return false;
+}

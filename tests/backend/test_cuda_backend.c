@@ -58,6 +58,7 @@ static void test_mem_stats_of_other_backend(void **state)
     gen__cuda_backend_mem_stats(NULL, &s);
     assert_int_equal(s.held, 0);
     assert_int_equal(s.cached, 0);
+    assert_false(gen__cuda_backend_set_attention(NULL, GEN__CUDA_ATTENTION_MMA));
 }
 
 int main(void)

@@ -1,8 +1,9 @@
 /* The index and tiling arithmetic of the CUDA kernels (lib/backend/cuda/
  * kernels/plan.h), checked on the host: these are the very functions the
  * kernels call, so a GPU-less machine still verifies broadcasting, concat,
- * upsampling, padding and the attention tile loop (emulated lane by lane with
- * the kernel's online-softmax steps, against a naive softmax attention). */
+ * upsampling, padding and both attention kernels' tile loops (emulated lane by
+ * lane with the kernels' online-softmax steps and, for the tensor-core kernel,
+ * its mma fragment maps, against a naive softmax attention). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -245,6 +246,187 @@ static void test_attention_emulation(void **state)
     }
 }
 
+/* ---- tensor-core attention (attention_mma.cu), one warp at a time -----------------
+ * mma.sync m16n8k16 emulated from its definition: A, B gathered from the 32
+ * lanes' registers with the fragment maps, C += A B scattered back. The warp
+ * code below follows attention_mma_k step by step with the same plan.h maps
+ * (Q, K, V fragments, the P-as-A reuse, quad reductions, masks, output). */
+static void mma_emul(float c[32][4], float a[32][4][2], float b[32][2][2])
+{
+    float A[16][16], B[16][8];
+    int seen_a[16][16] = {{0}}, seen_b[16][8] = {{0}};
+    for (int lane = 0; lane < 32; lane++) {
+        for (int r = 0; r < 4; r++)
+            for (int e = 0; e < 2; e++) {
+                A[gen__mma_a_row(lane, r)][gen__mma_a_col(lane, r) + e] = a[lane][r][e];
+                seen_a[gen__mma_a_row(lane, r)][gen__mma_a_col(lane, r) + e]++;
+            }
+        for (int r = 0; r < 2; r++)
+            for (int e = 0; e < 2; e++) {
+                B[gen__mma_b_k(lane, r) + e][gen__mma_b_n(lane)] = b[lane][r][e];
+                seen_b[gen__mma_b_k(lane, r) + e][gen__mma_b_n(lane)]++;
+            }
+    }
+    for (int i = 0; i < 16; i++) /* the maps cover each element exactly once */
+        for (int j = 0; j < 16; j++)
+            assert_int_equal(seen_a[i][j], 1);
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 8; j++)
+            assert_int_equal(seen_b[i][j], 1);
+    for (int lane = 0; lane < 32; lane++)
+        for (int i = 0; i < 4; i++) {
+            int row = gen__mma_c_row(lane, i), col = gen__mma_c_col(lane, i);
+            for (int k = 0; k < 16; k++)
+                c[lane][i] += A[row][k] * B[k][col];
+        }
+}
+
+/* rows [row0, row0 + 16) of one head; q [nq][dk], k [nk][dk], v [nk][dv] */
+static void emulate_mma_warp(const float *q, const float *k, const float *v, int64_t row0,
+                             int64_t q0, int64_t nq, int64_t nk, int dk, int dv, float scale,
+                             bool causal, float *out /* [nq][dv] */)
+{
+    const float scale_log2 = scale * 1.4426950408889634f;
+    int dkp = gen__attn_mma_pad(dk), dvp = gen__attn_mma_pad(dv);
+    static float qf[10][32][4][2], o[20][32][4], s[4][32][4];
+    float m[32][2], l[32][2];
+    for (int kk = 0; kk < dkp / 16; kk++)
+        for (int lane = 0; lane < 32; lane++)
+            for (int r = 0; r < 4; r++)
+                for (int e = 0; e < 2; e++) {
+                    int64_t row = row0 + gen__mma_a_row(lane, r);
+                    int d = kk * 16 + gen__mma_a_col(lane, r) + e;
+                    qf[kk][lane][r][e] = row < nq && d < dk ? q[row * dk + d] : 0.0f;
+                }
+    memset(o, 0, sizeof(o));
+    for (int lane = 0; lane < 32; lane++)
+        m[lane][0] = m[lane][1] = -INFINITY, l[lane][0] = l[lane][1] = 0.0f;
+    int64_t key_end = causal ? (q0 + GEN__ATTN_MMA_BQ < nk ? q0 + GEN__ATTN_MMA_BQ : nk) : nk;
+    for (int64_t k0 = 0; k0 < key_end; k0 += GEN__ATTN_MMA_BK) {
+        for (int j = 0; j < GEN__ATTN_MMA_BK / 8; j++) {
+            memset(s[j], 0, sizeof(s[j]));
+            for (int kk = 0; kk < dkp / 16; kk++) {
+                float b[32][2][2];
+                for (int lane = 0; lane < 32; lane++)
+                    for (int r = 0; r < 2; r++)
+                        for (int e = 0; e < 2; e++) {
+                            int64_t key = k0 + j * 8 + gen__mma_b_n(lane);
+                            int d = kk * 16 + gen__mma_b_k(lane, r) + e;
+                            b[lane][r][e] = key < nk && d < dk ? k[key * dk + d] : 0.0f;
+                        }
+                mma_emul(s[j], qf[kk], b);
+            }
+        }
+        float rescale[32][2], mx[32][2];
+        for (int lane = 0; lane < 32; lane++)
+            for (int hf = 0; hf < 2; hf++) {
+                int64_t row = row0 + gen__mma_c_row(lane, 2 * hf);
+                mx[lane][hf] = -INFINITY;
+                for (int j = 0; j < GEN__ATTN_MMA_BK / 8; j++)
+                    for (int e = 0; e < 2; e++) {
+                        int64_t kj = k0 + j * 8 + gen__mma_c_col(lane, 2 * hf + e);
+                        float x = s[j][lane][2 * hf + e] * scale_log2;
+                        x = gen__attn_visible(row, kj, nk, causal) ? x : -INFINITY;
+                        s[j][lane][2 * hf + e] = x;
+                        mx[lane][hf] = fmaxf(mx[lane][hf], x);
+                    }
+            }
+        for (int lane = 0; lane < 32; lane++) /* xor-shuffles 1 and 2: the quad's max */
+            for (int hf = 0; hf < 2; hf++) {
+                float qm = -INFINITY;
+                for (int x = 0; x < 4; x++)
+                    qm = fmaxf(qm, mx[(lane & ~3) | x][hf]);
+                float mn = gen__attn_new_max(m[lane][hf], qm, &rescale[lane][hf]);
+                float sum = 0.0f;
+                for (int j = 0; j < GEN__ATTN_MMA_BK / 8; j++)
+                    for (int e = 0; e < 2; e++) {
+                        float p = gen__attn_prob(s[j][lane][2 * hf + e], mn);
+                        s[j][lane][2 * hf + e] = p;
+                        sum += p;
+                    }
+                l[lane][hf] = l[lane][hf] * rescale[lane][hf] + sum;
+                m[lane][hf] = mn;
+            }
+        for (int n = 0; n < dvp / 8; n++)
+            for (int lane = 0; lane < 32; lane++)
+                for (int i = 0; i < 4; i++)
+                    o[n][lane][i] *= rescale[lane][i >> 1];
+        for (int ks = 0; ks < GEN__ATTN_MMA_BK / 16; ks++) {
+            float pa[32][4][2];
+            for (int lane = 0; lane < 32; lane++)
+                for (int r = 0; r < 4; r++)
+                    for (int e = 0; e < 2; e++)
+                        pa[lane][r][e] = s[2 * ks + gen__mma_p_tile(r)][lane][gen__mma_p_elem(r) + e];
+            for (int n = 0; n < dvp / 8; n++) {
+                float b[32][2][2];
+                for (int lane = 0; lane < 32; lane++)
+                    for (int r = 0; r < 2; r++)
+                        for (int e = 0; e < 2; e++) {
+                            int64_t key = k0 + ks * 16 + gen__mma_b_k(lane, r) + e;
+                            int col = n * 8 + gen__mma_b_n(lane);
+                            b[lane][r][e] = key < nk && col < dv ? v[key * dv + col] : 0.0f;
+                        }
+                mma_emul(o[n], pa, b);
+            }
+        }
+    }
+    for (int lane = 0; lane < 32; lane++)
+        for (int hf = 0; hf < 2; hf++) {
+            float total = 0.0f;
+            for (int x = 0; x < 4; x++)
+                total += l[(lane & ~3) | x][hf];
+            int64_t row = row0 + gen__mma_c_row(lane, 2 * hf);
+            if (row >= nq)
+                continue;
+            for (int n = 0; n < dvp / 8; n++)
+                for (int e = 0; e < 2; e++) {
+                    int col = n * 8 + gen__mma_c_col(lane, 2 * hf + e);
+                    if (col < dv)
+                        out[row * dv + col] = o[n][lane][2 * hf + e] / total;
+                }
+        }
+}
+
+static void test_attention_mma_emulation(void **state)
+{
+    (void)state;
+    struct { int64_t nq, nk; int dk, dv; bool causal; } cases[] = {
+        {5, 7, 3, 3, false}, {70, 77, 8, 5, true}, {33, 65, 40, 40, false},
+        {100, 100, 12, 12, true}, {17, 40, 80, 64, false}, {20, 20, 160, 160, true},
+    };
+    srand(11);
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        int64_t nq = cases[c].nq, nk = cases[c].nk;
+        int dk = cases[c].dk, dv = cases[c].dv;
+        float *q = malloc(sizeof(float) * (size_t)(nq * dk));
+        float *k = malloc(sizeof(float) * (size_t)(nk * dk));
+        float *v = malloc(sizeof(float) * (size_t)(nk * dv));
+        float *o = calloc((size_t)(nq * dv), sizeof(float));
+        double *r = malloc(sizeof(double) * (size_t)dv);
+        for (int64_t i = 0; i < nq * dk; i++)
+            q[i] = (float)rand() / RAND_MAX * 4.0f - 2.0f;
+        for (int64_t i = 0; i < nk * dk; i++)
+            k[i] = (float)rand() / RAND_MAX * 4.0f - 2.0f;
+        for (int64_t i = 0; i < nk * dv; i++)
+            v[i] = (float)rand() / RAND_MAX * 2.0f - 1.0f;
+        float scale = 1.0f / sqrtf((float)dk);
+        for (int64_t q0 = 0; q0 < nq; q0 += GEN__ATTN_MMA_BQ) /* blocks */
+            for (int w = 0; w < 4; w++)                       /* their warps */
+                emulate_mma_warp(q, k, v, q0 + 16 * w, q0, nq, nk, dk, dv, scale,
+                                 cases[c].causal, o);
+        for (int64_t qi = 0; qi < nq; qi++) {
+            naive_row(q + qi * dk, k, v, qi, nk, dk, dv, scale, cases[c].causal, r);
+            for (int d = 0; d < dv; d++)
+                assert_true(fabs(o[qi * dv + d] - r[d]) < 1e-5 * (1.0 + fabs(r[d])));
+        }
+        free(q);
+        free(k);
+        free(v);
+        free(o);
+        free(r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_layout_maps),
         cmocka_unit_test(test_attention_geometry),
         cmocka_unit_test(test_attention_emulation),
+        cmocka_unit_test(test_attention_mma_emulation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,7 +21,7 @@
 #include "backend/cuda_backend.h"
 #include "backend/gpu_probe.h"
 
-static gen__backend *cpu, *gpu;
+static gen__backend *cpu, *gpu, *gpu_mma; /* gpu_mma: tensor-core attention */
 static gen__dtype dt;   /* dtype of the GPU tensors in the current round */
 static int failures, checks;
 static uint64_t seed_state = 12345;
@@ -47,6 +47,18 @@ static void fatal(const char *what, gen_status st)
         gen_status st_ = (call);                                                                   \
         if (st_ != GEN_OK)                                                                         \
             fatal(#call, st_);                                                                     \
+    } while (0)
+
+/* An op on the GPU that fails is a failed check (reported by the next
+ * compare), not the end of the run: the other ops still get their verdicts. */
+static char op_error[512];
+
+#define G(call)                                                                                    \
+    do {                                                                                           \
+        gen_status st_ = (call);                                                                   \
+        if (st_ != GEN_OK && !op_error[0])                                                         \
+            snprintf(op_error, sizeof(op_error), "%s: %s", gen_status_string(st_),                 \
+                     gen_last_error_message());                                                    \
     } while (0)
 
 /* A tensor on each backend: c (f32 on the CPU) and g (dt on the GPU). */
@@ -83,7 +95,7 @@ static pair out_pair(int nd, const int64_t *shape)
 {
     pair p;
     OK(gen__tensor_alloc(&p.c, cpu, GEN__F32, nd, shape));
-    OK(gen__tensor_alloc(&p.g, gpu, dt, nd, shape));
+    G(gen__tensor_alloc(&p.g, gpu, dt, nd, shape));
     return p;
 }
 
@@ -118,6 +130,16 @@ static float *download_f32(const gen__tensor *t)
 
 static void compare(const char *op, const char *label, const pair *p)
 {
+    if (op_error[0]) {
+        checks++;
+        failures++;
+        printf("RESULT %-20s %-4s %-40s error %s FAIL\n", op, dname(), label, op_error);
+        fflush(stdout);
+        op_error[0] = 0;
+        if (gen__backend_synchronize(gpu) != GEN_OK) /* a sticky device error: stop here */
+            fatal("device unusable after the failure", gen_last_error_status());
+        return;
+    }
     size_t n = (size_t)gen__tensor_numel(&p->c);
     float *ref = download_f32(&p->c), *got = download_f32(&p->g);
     double num = 0.0, den = 0.0;
@@ -152,7 +174,7 @@ static void run_gemm(const char *label, int nda, const int64_t *sa, int ndb, con
 {
     pair a = in_pair(nda, sa, 1.0f), b = in_pair(ndb, sb, 1.0f), c = in_pair(ndc, sc, 1.0f);
     OK(gen__gemm(&c.c, &a.c, &b.c, ta, tb, alpha, beta));
-    OK(gen__gemm(&c.g, &a.g, &b.g, ta, tb, alpha, beta));
+    G(gen__gemm(&c.g, &a.g, &b.g, ta, tb, alpha, beta));
     compare("gemm", label, &c);
     free_pair(&a);
     free_pair(&b);
@@ -179,7 +201,7 @@ static void test_gemm_linear(void)
         pair x = in_pair(nd, xs, 1.0f), out = out_pair(nd, os);
         pair w = in_pair(2, SHAPE(cases[k].o, cases[k].i), 0.2f), b = in_pair(1, SHAPE(cases[k].o), 1.0f);
         OK(gen__linear(&out.c, &x.c, &w.c, cases[k].bias ? &b.c : NULL));
-        OK(gen__linear(&out.g, &x.g, &w.g, cases[k].bias ? &b.g : NULL));
+        G(gen__linear(&out.g, &x.g, &w.g, cases[k].bias ? &b.g : NULL));
         char label[64];
         snprintf(label, sizeof(label), "rows %lld, %lld->%lld%s", (long long)(xs[0] * (nd == 3 ? xs[1] : 1)),
                  (long long)cases[k].i, (long long)cases[k].o, cases[k].bias ? " +bias" : "");
@@ -199,10 +221,10 @@ static void run_conv(const char *label, int64_t n, int64_t ci, int64_t h, int64_
     pair x = in_pair(4, SHAPE(n, ci, h, w), 1.0f), wt = in_pair(4, SHAPE(co, ci, k, k), 0.3f);
     pair b = in_pair(1, SHAPE(co), 1.0f), out = out_pair(4, SHAPE(n, co, ho, wo));
     OK(gen__conv2d(&out.c, &x.c, &wt.c, bias ? &b.c : NULL, &p));
-    OK(gen__conv2d(&out.g, &x.g, &wt.g, bias ? &b.g : NULL, &p));
+    G(gen__conv2d(&out.g, &x.g, &wt.g, bias ? &b.g : NULL, &p));
     compare("conv2d", label, &out);
     /* the second call of a shape reuses the cached plan */
-    OK(gen__conv2d(&out.g, &x.g, &wt.g, bias ? &b.g : NULL, &p));
+    G(gen__conv2d(&out.g, &x.g, &wt.g, bias ? &b.g : NULL, &p));
     compare("conv2d", "(cached plan)", &out);
     free_pair(&x);
     free_pair(&wt);
@@ -233,7 +255,7 @@ static void test_norms(void)
         pair g = in_pair(1, SHAPE(gn[k].s[1]), 1.0f), b = in_pair(1, SHAPE(gn[k].s[1]), 1.0f);
         OK(gen__group_norm(&out.c, &x.c, gn[k].affine ? &g.c : NULL, gn[k].affine ? &b.c : NULL,
                            gn[k].groups, 1e-5f, gn[k].silu));
-        OK(gen__group_norm(&out.g, &x.g, gn[k].affine ? &g.g : NULL, gn[k].affine ? &b.g : NULL,
+        G(gen__group_norm(&out.g, &x.g, gn[k].affine ? &g.g : NULL, gn[k].affine ? &b.g : NULL,
                            gn[k].groups, 1e-5f, gn[k].silu));
         char label[64];
         snprintf(label, sizeof(label), "case %zu groups %d%s%s", k, gn[k].groups,
@@ -241,7 +263,7 @@ static void test_norms(void)
         compare("group_norm", label, &out);
         /* in place */
         OK(gen__group_norm(&x.c, &x.c, NULL, NULL, gn[k].groups, 1e-6f, false));
-        OK(gen__group_norm(&x.g, &x.g, NULL, NULL, gn[k].groups, 1e-6f, false));
+        G(gen__group_norm(&x.g, &x.g, NULL, NULL, gn[k].groups, 1e-6f, false));
         compare("group_norm", "in place", &x);
         free_pair(&x);
         free_pair(&out);
@@ -254,7 +276,7 @@ static void test_norms(void)
         pair g = in_pair(1, SHAPE(ds[k]), 1.0f), b = in_pair(1, SHAPE(ds[k]), 1.0f);
         const gen__tensor *gc = k % 2 ? &g.c : NULL, *gg = k % 2 ? &g.g : NULL;
         OK(gen__layer_norm(&out.c, &x.c, gc, k < 3 ? &b.c : NULL, 1e-5f));
-        OK(gen__layer_norm(&out.g, &x.g, gg, k < 3 ? &b.g : NULL, 1e-5f));
+        G(gen__layer_norm(&out.g, &x.g, gg, k < 3 ? &b.g : NULL, 1e-5f));
         char label[48];
         snprintf(label, sizeof(label), "D=%lld", (long long)ds[k]);
         compare("layer_norm", label, &out);
@@ -267,7 +289,7 @@ static void test_norms(void)
     for (size_t k = 0; k < 5; k++) {
         pair x = in_pair(2, SHAPE(6, ns[k]), 4.0f), out = out_pair(2, SHAPE(6, ns[k]));
         OK(gen__softmax(&out.c, &x.c, 0.7f));
-        OK(gen__softmax(&out.g, &x.g, 0.7f));
+        G(gen__softmax(&out.g, &x.g, 0.7f));
         char label[48];
         snprintf(label, sizeof(label), "rows 6 x %lld scale 0.7", (long long)ns[k]);
         compare("softmax", label, &out);
@@ -284,11 +306,11 @@ static void run_attention(int64_t b, int64_t nq, int64_t nk, int heads, int dk, 
     pair out = out_pair(3, SHAPE(b, nq, (int64_t)heads * dv));
     float scale = 1.0f / sqrtf((float)dk);
     OK(gen__attention(&out.c, &q.c, &k.c, &v.c, heads, scale, causal));
-    OK(gen__attention(&out.g, &q.g, &k.g, &v.g, heads, scale, causal));
+    G(gen__attention(&out.g, &q.g, &k.g, &v.g, heads, scale, causal));
     char label[64];
     snprintf(label, sizeof(label), "B%lld Nq%lld Nk%lld H%d D%d/%d%s", (long long)b, (long long)nq,
              (long long)nk, heads, dk, dv, causal ? " causal" : "");
-    compare("attention", label, &out);
+    compare(gpu == gpu_mma ? "attention_mma" : "attention", label, &out);
     free_pair(&q);
     free_pair(&k);
     free_pair(&v);
@@ -308,16 +330,29 @@ static void test_attention(void)
     run_attention(2, 1024, 1024, 8, 40, 40, false); /* SD 32x32 self-attention */
 }
 
+/* The same cases through the tensor-core kernel (f16/bf16 on sm_80+). */
+static void test_attention_mma(void)
+{
+    if (!gpu_mma || dt == GEN__F32)
+        return;
+    gen__backend *saved = gpu;
+    gpu = gpu_mma;
+    test_attention();
+    run_attention(1, 300, 300, 2, 64, 64, true);
+    run_attention(2, 129, 77, 8, 80, 80, false);
+    gpu = saved;
+}
+
 static void test_elementwise(void)
 {
     const char *names[] = {"silu", "gelu", "gelu_tanh", "quick_gelu"};
     for (int op = 0; op < GEN__UNARY_COUNT; op++) {
         pair x = in_pair(3, SHAPE(3, 17, 29), 5.0f), out = out_pair(3, SHAPE(3, 17, 29));
         OK(gen__unary(&out.c, &x.c, (gen__unary_op)op));
-        OK(gen__unary(&out.g, &x.g, (gen__unary_op)op));
+        G(gen__unary(&out.g, &x.g, (gen__unary_op)op));
         compare(names[op], "[3,17,29]", &out);
         OK(gen__unary(&x.c, &x.c, (gen__unary_op)op));
-        OK(gen__unary(&x.g, &x.g, (gen__unary_op)op));
+        G(gen__unary(&x.g, &x.g, (gen__unary_op)op));
         compare(names[op], "in place", &x);
         free_pair(&x);
         free_pair(&out);
@@ -325,7 +360,7 @@ static void test_elementwise(void)
     {
         pair x = in_pair(3, SHAPE(2, 9, 2 * 37), 3.0f), out = out_pair(3, SHAPE(2, 9, 37));
         OK(gen__geglu(&out.c, &x.c));
-        OK(gen__geglu(&out.g, &x.g));
+        G(gen__geglu(&out.g, &x.g));
         compare("geglu", "[2,9,74]->[2,9,37]", &out);
         free_pair(&x);
         free_pair(&out);
@@ -342,7 +377,7 @@ static void test_elementwise(void)
             pair a = in_pair(bc[k].na, bc[k].a, 1.0f), b = in_pair(bc[k].nb, bc[k].b, 1.0f);
             pair out = out_pair(bc[k].no, bc[k].o);
             OK(gen__binary(&out.c, &a.c, &b.c, (gen__binary_op)op));
-            OK(gen__binary(&out.g, &a.g, &b.g, (gen__binary_op)op));
+            G(gen__binary(&out.g, &a.g, &b.g, (gen__binary_op)op));
             char label[48];
             snprintf(label, sizeof(label), "broadcast case %zu", k);
             compare(op ? "mul" : "add", label, &out);
@@ -355,13 +390,13 @@ static void test_elementwise(void)
         pair a = in_pair(2, SHAPE(5, 123), 1.0f), b = in_pair(2, SHAPE(5, 123), 1.0f);
         pair out = out_pair(2, SHAPE(5, 123));
         OK(gen__axpby(&out.c, 0.3f, &a.c, -1.7f, &b.c));
-        OK(gen__axpby(&out.g, 0.3f, &a.g, -1.7f, &b.g));
+        G(gen__axpby(&out.g, 0.3f, &a.g, -1.7f, &b.g));
         compare("axpby", "alpha a + beta b", &out);
         OK(gen__scale(&a.c, &a.c, 2.5f));
-        OK(gen__scale(&a.g, &a.g, 2.5f));
+        G(gen__scale(&a.g, &a.g, 2.5f));
         compare("axpby", "scale in place", &a);
         OK(gen__fill(&out.c, -0.375f));
-        OK(gen__fill(&out.g, -0.375f));
+        G(gen__fill(&out.g, -0.375f));
         compare("fill", "-0.375", &out);
         free_pair(&a);
         free_pair(&b);
@@ -374,7 +409,7 @@ static void test_layout(void)
     {
         pair x = in_pair(4, SHAPE(2, 3, 5, 7), 1.0f), out = out_pair(4, SHAPE(2, 3, 10, 14));
         OK(gen__upsample_nearest2x(&out.c, &x.c));
-        OK(gen__upsample_nearest2x(&out.g, &x.g));
+        G(gen__upsample_nearest2x(&out.g, &x.g));
         compare("upsample_nearest2x", "[2,3,5,7]", &out);
         free_pair(&x);
         free_pair(&out);
@@ -387,7 +422,7 @@ static void test_layout(void)
         so[d] = sa[d] + sb[d];
         pair a = in_pair(3, sa, 1.0f), b = in_pair(3, sb, 1.0f), out = out_pair(3, so);
         OK(gen__concat(&out.c, &a.c, &b.c, dims[k]));
-        OK(gen__concat(&out.g, &a.g, &b.g, dims[k]));
+        G(gen__concat(&out.g, &a.g, &b.g, dims[k]));
         char label[32];
         snprintf(label, sizeof(label), "dim %d", dims[k]);
         compare("concat", label, &out);
@@ -399,7 +434,7 @@ static void test_layout(void)
     for (int k = 0; k < 4; k++) {
         pair x = in_pair(3, tp[k], 1.0f), out = out_pair(3, SHAPE(tp[k][0], tp[k][2], tp[k][1]));
         OK(gen__transpose(&out.c, &x.c));
-        OK(gen__transpose(&out.g, &x.g));
+        G(gen__transpose(&out.g, &x.g));
         char label[48];
         snprintf(label, sizeof(label), "[%lld,%lld,%lld]", (long long)tp[k][0], (long long)tp[k][1],
                  (long long)tp[k][2]);
@@ -413,7 +448,7 @@ static void test_layout(void)
         for (int k = 0; k < 2; k++) {
             pair out = out_pair(2, SHAPE(3, widths[k]));
             OK(gen__timestep_embedding(&out.c, ts, 3, k == 0, 0.0f, 1.0f, 10000.0f));
-            OK(gen__timestep_embedding(&out.g, ts, 3, k == 0, 0.0f, 1.0f, 10000.0f));
+            G(gen__timestep_embedding(&out.g, ts, 3, k == 0, 0.0f, 1.0f, 10000.0f));
             compare("timestep_embedding", k == 0 ? "D=320 flip" : "D=7 odd", &out);
             free_pair(&out);
         }
@@ -422,7 +457,7 @@ static void test_layout(void)
         pair table = in_pair(2, SHAPE(50, 24), 1.0f), out = out_pair(3, SHAPE(2, 5, 24));
         int32_t ids[10] = {0, 49, 3, 3, 17, 25, 1, 48, 2, 10};
         OK(gen__embedding(&out.c, &table.c, ids, 10));
-        OK(gen__embedding(&out.g, &table.g, ids, 10));
+        G(gen__embedding(&out.g, &table.g, ids, 10));
         compare("embedding", "10 ids of 50", &out);
         free_pair(&table);
         free_pair(&out);
@@ -532,6 +567,12 @@ int main(int argc, char **argv)
     } else {
         gen__cuda_backend_options o = {.index = index};
         OK(gen__cuda_backend_create(&gpu, &o));
+        gen__cuda_backend_set_attention(gpu, GEN__CUDA_ATTENTION_SIMPLE);
+        OK(gen__cuda_backend_create(&gpu_mma, &o));
+        if (!gen__cuda_backend_set_attention(gpu_mma, GEN__CUDA_ATTENTION_MMA)) {
+            gen__backend_destroy(gpu_mma); /* before sm_80 */
+            gpu_mma = NULL;
+        }
     }
     gen__gpu_props props;
     if (!self_test && gen__gpu_props_get(index, &props) == GEN_OK)
@@ -548,6 +589,7 @@ int main(int argc, char **argv)
         test_conv();
         test_norms();
         test_attention();
+        test_attention_mma();
         test_elementwise();
         test_layout();
     }
@@ -557,6 +599,7 @@ int main(int argc, char **argv)
         test_memory(index);
     }
     OK(gen__backend_synchronize(gpu));
+    gen__backend_destroy(gpu_mma);
     gen__backend_destroy(gpu);
     gen__backend_destroy(cpu);
     printf("SUMMARY %d checks, %d failed\n", checks, failures);

@@ -1,6 +1,7 @@
 /* The CUDA backend object: creation on the owning thread, memory through the
  * caching allocator, copies on the device's stream, and the ops table. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cuda/cuda_internal.h"
@@ -125,6 +126,19 @@ void gen__cuda_backend_mem_stats(gen__backend *be, gen__cuda_mem_stats *out)
     out->cached = atomic_load(&c->cache.cached);
 }
 
+bool gen__cuda_backend_set_attention(gen__backend *be, int kernel)
+{
+    if (!be || be->ops->alloc != gen__cuda_alloc)
+        return false;
+    gen__cuda_ctx *c = gen__cuda(be);
+    if (kernel == GEN__CUDA_ATTENTION_MMA && c->props.compute_capability < 80)
+        return false;
+    if (kernel != GEN__CUDA_ATTENTION_MMA && kernel != GEN__CUDA_ATTENTION_SIMPLE)
+        return false;
+    c->attention_mma = kernel == GEN__CUDA_ATTENTION_MMA;
+    return true;
+}
+
 gen_status gen__cuda_conv_workspace(gen__cuda_ctx *c, size_t bytes)
 {
     if (bytes <= c->conv_ws_bytes)
@@ -192,20 +206,23 @@ static void cuda_destroy(gen__backend *be)
 {
     gen__cuda_ctx *c = gen__cuda(be);
     if (c) {
-        if (cudaSetDevice(c->device) == cudaSuccess && c->stream)
-            cudaStreamSynchronize(c->stream);
+        if (cudaSetDevice(c->device) == cudaSuccess && c->stream &&
+            cudaStreamSynchronize(c->stream) != cudaSuccess)
+            gen__log(NULL, GEN_LOG_WARN, "%s: pending work failed before destroy: %s", be->name,
+                     cudaGetErrorString(cudaGetLastError()));
         cudaGetLastError();
         gen__cuda_conv_plans_destroy(c);
         if (c->conv_ws)
             gen__cache_put(&c->cache, c->conv_ws);
         if (c->blas_ws)
             gen__cache_put(&c->cache, c->blas_ws);
-        if (c->blas)
-            cublasDestroy(c->blas);
-        if (c->dnn)
-            cudnnDestroy(c->dnn);
-        if (c->stream)
-            cudaStreamDestroy(c->stream);
+        /* destroy cannot fail, but a failure is worth a warning */
+        if (c->blas && cublasDestroy(c->blas) != CUBLAS_STATUS_SUCCESS)
+            gen__log(NULL, GEN_LOG_WARN, "%s: cublasDestroy failed", be->name);
+        if (c->dnn && cudnnDestroy(c->dnn) != CUDNN_STATUS_SUCCESS)
+            gen__log(NULL, GEN_LOG_WARN, "%s: cudnnDestroy failed", be->name);
+        if (c->stream && cudaStreamDestroy(c->stream) != cudaSuccess)
+            gen__log(NULL, GEN_LOG_WARN, "%s: cudaStreamDestroy failed", be->name);
         if (c->cache.buckets) {
             size_t leaked = gen__cache_destroy(&c->cache);
             if (leaked)
@@ -319,6 +336,8 @@ gen_status gen__cuda_backend_create(gen__backend **out, const gen__cuda_backend_
     be->compute_dtypes = (1u << GEN__F32) | (1u << GEN__F16);
     if (c->props.compute_capability >= 80)
         be->compute_dtypes |= 1u << GEN__BF16;
+    const char *env = getenv("GEN_CUDA_ATTENTION");
+    c->attention_mma = env && strcmp(env, "mma") == 0 && c->props.compute_capability >= 80;
     gen__log(NULL, GEN_LOG_DEBUG, "%s: %s, %llu MiB, compute capability %d.%d", be->name,
              c->props.name, (unsigned long long)(c->props.total_memory >> 20),
              c->props.compute_capability / 10, c->props.compute_capability % 10);

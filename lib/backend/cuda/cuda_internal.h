@@ -31,6 +31,7 @@ typedef struct gen__cuda_ctx {
     void *conv_ws;             /* grows on demand up to conv_ws_limit, never shrinks */
     size_t conv_ws_bytes, conv_ws_limit;
     gen__cuda_conv_plan *plans; /* conv algorithm per shape (cuda_conv.c) */
+    bool attention_mma;         /* tensor-core attention for f16/bf16 */
 } gen__cuda_ctx;
 
 static inline gen__cuda_ctx *gen__cuda(gen__backend *be)

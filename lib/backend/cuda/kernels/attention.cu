@@ -41,10 +41,12 @@ __global__ void __launch_bounds__(kAttnThreads)
     const T *vb = v + bi * nk * v_stride + (int64_t)h * dv;
     T *ob = out + bi * nq * v_stride + (int64_t)h * dv;
 
-    for (int i = tid; i < kBQ * dk; i += kAttnThreads) {
-        int r = i / dk, d = i % dk;
+    // tiles are loaded row by row: warp w takes rows w, w + WARPS, ...; lanes
+    // walk the row's columns (coalesced, no division)
+    for (int r = warp; r < kBQ; r += GEN__ATTN_WARPS) {
         int64_t qi = q0 + r;
-        qs[i] = qi < nq ? to_f32(qb[qi * qk_stride + d]) * scale_log2 : 0.0f;
+        for (int d = lane; d < dk; d += 32)
+            qs[r * dk + d] = qi < nq ? to_f32(qb[qi * qk_stride + d]) * scale_log2 : 0.0f;
     }
 
     float m[kRows], l[kRows], acc[kRows][VC];
@@ -61,15 +63,13 @@ __global__ void __launch_bounds__(kAttnThreads)
     const int64_t key_end = gen__attn_key_end(q0, nq, nk, causal);
     for (int64_t k0 = 0; k0 < key_end; k0 += kBK) {
         __syncthreads(); // the previous tile is consumed (first pass: q is stored)
-        for (int i = tid; i < kBK * dk; i += kAttnThreads) {
-            int r = i / dk, d = i % dk;
+        for (int r = warp; r < kBK; r += GEN__ATTN_WARPS) {
             int64_t kj = k0 + r;
-            ks[r * (dk + 1) + d] = kj < nk ? to_f32(kb[kj * qk_stride + d]) : 0.0f;
-        }
-        for (int i = tid; i < kBK * dv; i += kAttnThreads) {
-            int r = i / dv, d = i % dv;
-            int64_t kj = k0 + r;
-            vs[i] = kj < nk ? to_f32(vb[kj * v_stride + d]) : 0.0f;
+            bool in = kj < nk;
+            for (int d = lane; d < dk; d += 32)
+                ks[r * (dk + 1) + d] = in ? to_f32(kb[kj * qk_stride + d]) : 0.0f;
+            for (int d = lane; d < dv; d += 32)
+                vs[r * dv + d] = in ? to_f32(vb[kj * v_stride + d]) : 0.0f;
         }
         __syncthreads();
 

@@ -12,10 +12,22 @@ template <typename T> __global__ void fill_k(T *out, int64_t n, float value)
         out[i] = v;
 }
 
+// Widening that keeps a NaN's sign and payload bits exactly like tensor.h's
+// host conversion (the hardware conversion may return a canonical NaN).
+__device__ __forceinline__ float exact_to_f32(float x) { return x; }
+__device__ __forceinline__ float exact_to_f32(__nv_bfloat16 x) { return to_f32(x); } // a shift
+__device__ __forceinline__ float exact_to_f32(__half x)
+{
+    unsigned h = __half_as_ushort(x);
+    if ((h & 0x7c00u) == 0x7c00u && (h & 0x3ffu))
+        return __uint_as_float(((h & 0x8000u) << 16) | 0x7f800000u | ((h & 0x3ffu) << 13));
+    return __half2float(x);
+}
+
 template <typename TO, typename TI> __global__ void convert_k(TO *out, const TI *x, int64_t n)
 {
     for (int64_t i = global_tid(); i < n; i += grid_stride())
-        out[i] = from_f32<TO>(to_f32(x[i]));
+        out[i] = from_f32<TO>(exact_to_f32(x[i]));
 }
 
 __device__ __forceinline__ float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }

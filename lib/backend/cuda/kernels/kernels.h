@@ -57,6 +57,11 @@ cudaError_t gen__cuk_softmax(cudaStream_t s, int dtype, void *out, const void *x
 cudaError_t gen__cuk_attention(cudaStream_t s, int dtype, void *out, const void *q, const void *k,
                                const void *v, int64_t b, int64_t nq, int64_t nk, int heads, int dk,
                                int dv, float scale, bool causal);
+/* The same on tensor cores (mma.sync, sm_80+): f16/bf16 only
+ * (cudaErrorInvalidValue for f32). */
+cudaError_t gen__cuk_attention_mma(cudaStream_t s, int dtype, void *out, const void *q,
+                                   const void *k, const void *v, int64_t b, int64_t nq, int64_t nk,
+                                   int heads, int dk, int dv, float scale, bool causal);
 /* x [nc, h, w] -> out [nc, 2h, 2w] */
 cudaError_t gen__cuk_upsample2x(cudaStream_t s, int dtype, void *out, const void *x, int64_t nc,
                                 int64_t h, int64_t w);

@@ -189,6 +189,63 @@ GEN__HD float gen__attn_prob(float s, float m)
     return (s == -INFINITY || m == -INFINITY) ? 0.0f : exp2f(s - m);
 }
 
+/* Tensor-core variant (attention_mma.cu): 4 warps x 16 query rows, 32-key
+ * tiles, head dims zero-padded to multiples of 16; Q, K, V tiles in shared
+ * memory in the storage type (2 bytes), each row padded by 8 elements. */
+#define GEN__ATTN_MMA_BQ 64
+#define GEN__ATTN_MMA_BK 32
+
+GEN__HD int gen__attn_mma_pad(int d)
+{
+    return (d + 15) / 16 * 16;
+}
+
+/* Shared memory of one block in elements (2 bytes each) for padded dims. */
+GEN__HD int64_t gen__attn_mma_smem_elems(int dkp, int dvp)
+{
+    return (int64_t)GEN__ATTN_MMA_BQ * (dkp + 8) + (int64_t)GEN__ATTN_MMA_BK * (dkp + 8) +
+           (int64_t)GEN__ATTN_MMA_BK * (dvp + 8);
+}
+
+/* mma.sync m16n8k16 fragment coordinates (PTX ISA) for lane 0..31: A (16x16,
+ * row-major) register r holds 2 elements at (row, col + e), B (16x8) register
+ * r holds (k + e, n), C (16x8) element i is at (row, col). */
+GEN__HD int gen__mma_a_row(int lane, int r)
+{
+    return lane / 4 + 8 * (r & 1);
+}
+GEN__HD int gen__mma_a_col(int lane, int r)
+{
+    return 2 * (lane % 4) + 8 * (r >> 1);
+}
+GEN__HD int gen__mma_b_k(int lane, int r)
+{
+    return 2 * (lane % 4) + 8 * r;
+}
+GEN__HD int gen__mma_b_n(int lane)
+{
+    return lane / 4;
+}
+GEN__HD int gen__mma_c_row(int lane, int i)
+{
+    return lane / 4 + 8 * (i >> 1);
+}
+GEN__HD int gen__mma_c_col(int lane, int i)
+{
+    return 2 * (lane % 4) + (i & 1);
+}
+/* The probabilities P (C fragments of the score tiles 2 ks and 2 ks + 1) are
+ * the A fragment of k-step ks of P V without moving between lanes: A register
+ * r packs elements p_elem(r) and p_elem(r) + 1 of score tile 2 ks + p_tile(r). */
+GEN__HD int gen__mma_p_tile(int r)
+{
+    return r >> 1;
+}
+GEN__HD int gen__mma_p_elem(int r)
+{
+    return 2 * (r & 1);
+}
+
 /* ---- group norm ------------------------------------------------------------------ */
 
 /* Group g of sample n covers the contiguous range [base, base + count) of a
