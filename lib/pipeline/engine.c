@@ -194,10 +194,10 @@ gen_status gen__engine_backend(gen__engine *e, size_t index, gen__backend **out)
     gen_status st = GEN_OK;
     if (!e->backends[index]) {
         if (d->kind == GEN_DEVICE_CPU) {
-            gen__cpu_backend_options o = {d->ordinal, d->cpu_threads, 0};
+            gen__cpu_backend_options o = {.index = d->ordinal, .threads = d->cpu_threads};
             st = gen__cpu_backend_create(&e->backends[index], &o);
         } else {
-            gen__cuda_backend_options o = {d->ordinal, 0, 0, 0};
+            gen__cuda_backend_options o = {.index = d->ordinal};
             st = gen__cuda_backend_create(&e->backends[index], &o);
         }
         if (st == GEN_OK)
