@@ -1,6 +1,6 @@
 /* Stage timings of the Stable Diffusion networks on cpu:0, one JSON object per
  * line: weight load + upload per part, text encoder (batch 2), UNet step
- * (batch 2 = CFG, and batch 1), VAE decode and encode; peak device memory and
+ * (batch 2 = CFG, and batch 1; median after one warm-up), VAE decode and encode; peak device memory and
  * the process's peak RSS. Inputs are deterministic pseudo-random tensors (the
  * weights come from the model), so only the speed is meaningful.
  *
@@ -153,6 +153,10 @@ int main(int argc, char **argv)
         if (gen__tensor_view3(&ctx, &emb, batch, 77, emb.shape[2], 0) != GEN_OK)
             die("view");
         float t[2] = {500.0f, 500.0f};
+        /* one untimed warm-up (scratch growth, first touch of the weights) */
+        if (gen__unet_forward(unet, &out, &x, t, &ctx) != GEN_OK)
+            die("unet");
+        gen__tensor_free(&out);
         gen__backend_reset_peak(be);
         for (int r = 0; r < repeats; r++) {
             t0 = now();
