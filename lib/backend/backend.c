@@ -77,9 +77,26 @@ static gen_status shape_error(const char *op, const char *why, const gen__tensor
     return gen__error(GEN_EINVAL, "%s: %s (%s)", op, why, S(x, a));
 }
 
-/* out and each input: on out's backend, same dtype as out, dtype computable. */
+static bool overlaps(const gen__tensor *a, const gen__tensor *b)
+{
+    const char *pa = a->data, *pb = b->data;
+    return pa < pb + gen__tensor_nbytes(b) && pb < pa + gen__tensor_nbytes(a);
+}
+
+/* out and each input: on out's backend, same dtype as out, dtype computable,
+ * and no overlap between out and an input, except (when the op allows it) an
+ * input that is exactly out's memory. */
+static gen_status check_op_alias(const char *op, gen__tensor *out, const gen__tensor *const *in,
+                                 const char *const *names, int n, bool allow_same);
+
 static gen_status check_op(const char *op, gen__tensor *out, const gen__tensor *const *in,
                            const char *const *names, int n)
+{
+    return check_op_alias(op, out, in, names, n, false);
+}
+
+static gen_status check_op_alias(const char *op, gen__tensor *out, const gen__tensor *const *in,
+                                 const char *const *names, int n, bool allow_same)
 {
     if (!out || !out->backend)
         return gen__error(GEN_EINVAL, "%s: output tensor is missing or has no device", op);
@@ -91,6 +108,13 @@ static gen_status check_op(const char *op, gen__tensor *out, const gen__tensor *
         st = check_tensor(op, names[i], in[i], be);
         if (st == GEN_OK)
             st = check_same_dtype(op, names[i], in[i], out);
+        if (st == GEN_OK && overlaps(out, in[i]) &&
+            !(allow_same && out->data == in[i]->data &&
+              gen__tensor_nbytes(out) == gen__tensor_nbytes(in[i]))) {
+            char a[GEN__SHAPE_STR_MAX], b[GEN__SHAPE_STR_MAX];
+            st = gen__error(GEN_EINVAL, "%s: output %s overlaps %s %s%s", op, S(out, a), names[i],
+                            S(in[i], b), allow_same ? " (only exact in-place use is allowed)" : "");
+        }
     }
     if (st == GEN_OK)
         st = check_compute(op, out, be);
@@ -103,11 +127,16 @@ gen_status gen__tensor_alloc(gen__tensor *out, gen__backend *be, gen__dtype dtyp
                              const int64_t *shape)
 {
     gen__tensor t;
+    if (!be) {
+        gen__tensor empty = GEN__TENSOR_EMPTY;
+        *out = empty;
+        return gen__error(GEN_EINVAL, "tensor alloc: no device given");
+    }
     gen_status st = gen__tensor_describe(&t, dtype, ndim, shape);
     if (st != GEN_OK) {
         gen__tensor empty = GEN__TENSOR_EMPTY;
         *out = empty;
-        return gen__error_prefix("%s: ", be ? be->name : "alloc");
+        return gen__error_prefix("%s: ", be->name);
     }
     void *p = NULL;
     st = be->ops->alloc(be, gen__tensor_nbytes(&t), &p);
@@ -334,7 +363,7 @@ gen_status gen__group_norm(gen__tensor *out, const gen__tensor *x, const gen__te
     const char *names[3] = {"input", "gamma", "beta"};
     if (!x)
         return gen__error(GEN_EINVAL, "group_norm: missing input");
-    gen_status st = check_op("group_norm", out, in, names, 3);
+    gen_status st = check_op_alias("group_norm", out, in, names, 3, true);
     if (st != GEN_OK)
         return st;
     if (x->ndim < 2 || !gen__tensor_same_shape(x, out))
@@ -360,7 +389,7 @@ gen_status gen__layer_norm(gen__tensor *out, const gen__tensor *x, const gen__te
     const char *names[3] = {"input", "gamma", "beta"};
     if (!x)
         return gen__error(GEN_EINVAL, "layer_norm: missing input");
-    gen_status st = check_op("layer_norm", out, in, names, 3);
+    gen_status st = check_op_alias("layer_norm", out, in, names, 3, true);
     if (st != GEN_OK)
         return st;
     if (!gen__tensor_same_shape(x, out))
@@ -379,7 +408,7 @@ gen_status gen__softmax(gen__tensor *out, const gen__tensor *x, float scale)
     const char *names[1] = {"input"};
     if (!x)
         return gen__error(GEN_EINVAL, "softmax: missing input");
-    gen_status st = check_op("softmax", out, in, names, 1);
+    gen_status st = check_op_alias("softmax", out, in, names, 1, true);
     if (st != GEN_OK)
         return st;
     if (!gen__tensor_same_shape(x, out))
@@ -423,7 +452,7 @@ gen_status gen__unary(gen__tensor *out, const gen__tensor *x, gen__unary_op op)
         return gen__error(GEN_EINVAL, "unary: missing input");
     if ((int)op < 0 || op >= GEN__UNARY_COUNT)
         return gen__error(GEN_EINVAL, "unary: unknown op %d", (int)op);
-    gen_status st = check_op("unary", out, in, names, 1);
+    gen_status st = check_op_alias("unary", out, in, names, 1, true);
     if (st != GEN_OK)
         return st;
     if (!gen__tensor_same_shape(x, out))
@@ -471,7 +500,7 @@ gen_status gen__binary(gen__tensor *out, const gen__tensor *a, const gen__tensor
     if ((int)op < 0 || op >= GEN__BINARY_COUNT)
         return gen__error(GEN_EINVAL, "binary: unknown op %d", (int)op);
     const char *name = op == GEN__BINARY_ADD ? "add" : "mul";
-    gen_status st = check_op(name, out, in, names, 2);
+    gen_status st = check_op_alias(name, out, in, names, 2, true);
     if (st != GEN_OK)
         return st;
     int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
@@ -509,7 +538,7 @@ gen_status gen__axpby(gen__tensor *out, float alpha, const gen__tensor *a, float
     const char *names[2] = {"a", "b"};
     if (!a)
         return gen__error(GEN_EINVAL, "axpby: missing operand a");
-    gen_status st = check_op("axpby", out, in, names, 2);
+    gen_status st = check_op_alias("axpby", out, in, names, 2, true);
     if (st != GEN_OK)
         return st;
     if (!gen__tensor_same_shape(out, a) || (b && !gen__tensor_same_shape(out, b)))

@@ -6,8 +6,8 @@
  * Calling convention for every op:
  * - The caller allocates every output (gen__tensor_alloc on the same backend);
  *   the op checks shapes and dtypes and returns GEN_EINVAL with a message that
- *   names the op and the shapes ("conv2d: weight f32[320,4,3,3] does not match
- *   input f32[1,3,64,64] (4 input channels expected)"); a dtype the backend
+ *   names the op and the shapes ("conv2d: weight's input channels differ from
+ *   the input's (f32[320,4,3,3], f32[1,3,64,64])"); a dtype the backend
  *   cannot compute in gives GEN_EUNSUPPORTED; a tensor of another backend gives
  *   GEN_EINVAL. Nothing aborts; on error the output's contents are unspecified.
  * - All tensors of an op share one dtype unless the op says otherwise. The CPU
@@ -15,7 +15,9 @@
  *   gen__convert); the CUDA backend computes f16/bf16/f32 with f32 accumulation.
  * - Tensors are dense row-major (lib/tensor/tensor.h). "[..., D]" means any
  *   number of leading dimensions, flattened into rows.
- * - Unless an op says "may alias", the output must not overlap any input.
+ * - Unless an op says "may alias", the output must not overlap any input; "may
+ *   alias" means exactly in place (same memory, same size). Both are checked
+ *   (GEN_EINVAL) as far as the tensors show it.
  * - Ops may run asynchronously (CUDA stream order); gen__backend_synchronize
  *   waits for them. gen__tensor_download waits for the data it reads. Ops are
  *   executed in the order they are issued on a backend.

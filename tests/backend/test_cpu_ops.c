@@ -23,8 +23,10 @@ static gen__backend *be;
 static int setup(void **state)
 {
     (void)state;
-    /* 3 threads: uneven splits even on a 2-core machine */
-    gen__cpu_backend_options o = {0, 3, 0};
+    /* 3 threads by default: uneven splits even on a 2-core machine; meson also
+     * runs the suite with 1 thread (the inline path of a cpu:N budget of 1) */
+    const char *env = getenv("GEN_TEST_CPU_THREADS");
+    gen__cpu_backend_options o = {0, env ? atoi(env) : 3, 0};
     return gen__cpu_backend_create(&be, &o) == GEN_OK ? 0 : -1;
 }
 
@@ -387,11 +389,14 @@ static void test_attention(void **state)
     attention_case(2, 77, 77, 3, 8, 8, true, 3);   /* CLIP-like */
     attention_case(1, 150, 77, 4, 5, 6, false, 4); /* cross-attention shape */
     attention_case(1, 70, 50, 1, 9, 9, true, 5);
+    attention_case(2, 50, 170, 2, 9, 4, true, 6); /* more keys than queries */
     int64_t s[3] = {1, 8, 12};
-    gen__tensor q = empty(3, s);
-    assert_int_equal(gen__attention(&q, &q, &q, &q, 5, 1.0f, false), GEN_EINVAL);
+    gen__tensor q = empty(3, s), o = empty(3, s);
+    assert_int_equal(gen__attention(&o, &q, &q, &q, 5, 1.0f, false), GEN_EINVAL);
     assert_non_null(strstr(gen_last_error_message(), "5 heads"));
-    gen__tensor_free(&q);
+    assert_int_equal(gen__attention(&q, &q, &q, &q, 4, 1.0f, false), GEN_EINVAL);
+    assert_non_null(strstr(gen_last_error_message(), "overlaps"));
+    gen__tensor_free(&q), gen__tensor_free(&o);
 }
 
 /* N = 4096 (a 64x64 latent): the [heads, N, N] scores would take 8*4096*4096*4
@@ -399,6 +404,8 @@ static void test_attention(void **state)
 static void test_attention_4096_memory(void **state)
 {
     (void)state;
+    if (getenv("GEN_UNDER_VALGRIND"))
+        skip(); /* 21 GFLOP: minutes under valgrind; the ASan/TSan runs cover it */
     int64_t n = 4096, heads = 8, d = 40;
     int64_t s[3] = {1, n, heads * d};
     float *hq, *hk, *hv;
@@ -470,6 +477,15 @@ static void test_unary_geglu(void **state)
         ref[i] = ref_unary(hx[i], GEN__UNARY_SILU);
     assert_int_equal(gen__silu(&x, &x), GEN_OK);
     check(&x, ref, "silu in place");
+    /* in place is allowed, a shifted overlap is not; GEGLU never in place */
+    gen__tensor a, b;
+    assert_int_equal(gen__tensor_view(&a, &x, 1, (int64_t[]){1000}, 0), GEN_OK);
+    assert_int_equal(gen__tensor_view(&b, &x, 1, (int64_t[]){1000}, 1), GEN_OK);
+    assert_int_equal(gen__silu(&b, &a), GEN_EINVAL);
+    assert_non_null(strstr(gen_last_error_message(), "overlaps"));
+    gen__tensor gv;
+    assert_int_equal(gen__tensor_view3(&gv, &x, 3, 7, 2053, 0), GEN_OK);
+    assert_int_equal(gen__geglu(&gv, &x), GEN_EINVAL);
     free(hx), free(ref);
     gen__tensor_free(&x), gen__tensor_free(&out), gen__tensor_free(&g);
 }

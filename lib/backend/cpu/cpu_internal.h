@@ -48,6 +48,13 @@ void gen__cpu_softmax_row(const float *x, float *y, int64_t n, float scale);
 float gen__cpu_row_max(const float *x, int64_t n);
 double gen__cpu_exp_row(const float *x, float *y, int64_t n, float scale, float sub);
 void gen__cpu_scale_row(float *y, int64_t n, float s);
+/* y = silu(a * x + b) (y may equal x) */
+void gen__cpu_silu_row(const float *x, float *y, int64_t n, float a, float b);
+/* y = x * sigmoid(k x): SiLU (k = 1), quick_gelu (k = 1.702) */
+void gen__cpu_xsigmoid_row(const float *x, float *y, int64_t n, float k);
+/* y = gelu_erf(x); y = h * gelu_erf(g) */
+void gen__cpu_gelu_row(const float *x, float *y, int64_t n);
+void gen__cpu_geglu_row(const float *h, const float *g, float *y, int64_t n);
 
 /* op implementations (validated arguments) */
 gen_status gen__cpu_gemm(gen__backend *be, gen__tensor *c, const gen__tensor *a,

@@ -34,14 +34,20 @@ static void attn_task(void *arg, int64_t begin, int64_t end, int thread)
         const float *v = j->v + b * j->nk * ldv + h * j->dv;
         float *o = j->out + (b * j->nq + i0) * ldv + h * j->dv;
         gen__cpu_sgemm(false, true, rows, nk, j->dk, j->scale, q, ldq, k, ldq, 0.0f, s, nk);
+        /* softmax numerators in place; the division by each row's sum is
+         * applied to the Dv outputs instead of the Nk probabilities */
+        float inv[QBLOCK];
         for (int64_t r = 0; r < rows; r++) {
             float *row = s + r * nk;
             if (j->causal)
                 for (int64_t c = i0 + r + 1; c < nk; c++)
                     row[c] = -INFINITY;
-            gen__cpu_softmax_row(row, row, nk, 1.0f);
+            float mx = gen__cpu_row_max(row, nk);
+            inv[r] = mx == -INFINITY ? NAN : (float)(1.0 / gen__cpu_exp_row(row, row, nk, 1.0f, mx));
         }
         gen__cpu_sgemm(false, false, rows, j->dv, nk, 1.0f, s, nk, v, ldv, 0.0f, o, ldv);
+        for (int64_t r = 0; r < rows; r++)
+            gen__cpu_scale_row(o + r * ldv, j->dv, inv[r]);
     }
 }
 

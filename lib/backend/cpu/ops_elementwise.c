@@ -54,11 +54,6 @@ gen_status gen__cpu_convert(gen__backend *be, gen__tensor *out, const gen__tenso
     return GEN_OK;
 }
 
-static inline float gelu_erf(float v)
-{
-    return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
-}
-
 static inline float gelu_tanh(float v)
 {
     return 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
@@ -71,20 +66,17 @@ static void unary_task(void *arg, int64_t begin, int64_t end, int thread)
     float *y = j->out;
     switch ((gen__unary_op)j->op) {
     case GEN__UNARY_SILU:
-        for (int64_t i = begin; i < end; i++)
-            y[i] = x[i] / (1.0f + expf(-x[i]));
+        gen__cpu_xsigmoid_row(x + begin, y + begin, end - begin, 1.0f);
         break;
     case GEN__UNARY_GELU:
-        for (int64_t i = begin; i < end; i++)
-            y[i] = gelu_erf(x[i]);
+        gen__cpu_gelu_row(x + begin, y + begin, end - begin);
         break;
     case GEN__UNARY_GELU_TANH:
         for (int64_t i = begin; i < end; i++)
             y[i] = gelu_tanh(x[i]);
         break;
     case GEN__UNARY_QUICK_GELU:
-        for (int64_t i = begin; i < end; i++)
-            y[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
+        gen__cpu_xsigmoid_row(x + begin, y + begin, end - begin, 1.702f);
         break;
     default:
         break;
@@ -104,10 +96,8 @@ static void geglu_task(void *arg, int64_t begin, int64_t end, int thread)
     const ew_job *j = arg;
     int64_t d = j->cols;
     for (int64_t r = begin; r < end; r++) {
-        const float *h = j->a + r * 2 * d, *g = h + d;
-        float *y = j->out + r * d;
-        for (int64_t i = 0; i < d; i++)
-            y[i] = h[i] * gelu_erf(g[i]);
+        const float *h = j->a + r * 2 * d;
+        gen__cpu_geglu_row(h, h + d, j->out + r * d, d);
     }
 }
 

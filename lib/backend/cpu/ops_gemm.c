@@ -81,7 +81,8 @@ static void gemm_task(void *arg, int64_t begin, int64_t end, int thread)
 static void gemm_run(gen__cpu_ctx *cx, gemm_job *j)
 {
     int threads = cx->threads;
-    int64_t want = j->batch >= 2 * threads ? 1 : (2 * threads + j->batch - 1) / j->batch;
+    /* one thread: one sgemm per product (BLAS blocks best by itself) */
+    int64_t want = threads == 1 || j->batch >= 2 * threads ? 1 : (2 * threads + j->batch - 1) / j->batch;
     j->split_rows = j->m >= j->n;
     int64_t dim = j->split_rows ? j->m : j->n;
     int64_t unit = j->split_rows ? 16 : 64;
@@ -269,7 +270,7 @@ gen_status gen__cpu_conv2d(gen__backend *be, gen__tensor *out, const gen__tensor
     pix = pix < 16 ? 16 : pix / 16 * 16;
     if (pix > 1024)
         pix = 1024;
-    int64_t want = 2 * (int64_t)cx->threads;
+    int64_t want = cx->threads == 1 ? 1 : 2 * (int64_t)cx->threads;
     /* enough tasks for every thread: shrink pixel blocks, then split channels */
     while (batch * ((npix + pix - 1) / pix) < want && pix > 64)
         pix /= 2;

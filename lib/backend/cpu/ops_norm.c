@@ -5,11 +5,6 @@
 
 #include "backend/cpu/cpu_internal.h"
 
-static inline float silu(float v)
-{
-    return v / (1.0f + expf(-v));
-}
-
 typedef struct norm_job {
     const float *x, *gamma, *beta;
     float *out;
@@ -44,8 +39,7 @@ static void group_norm_task(void *arg, int64_t begin, int64_t end, int thread)
             const float *xs = x + c * j->spatial;
             float *ys = y + c * j->spatial;
             if (j->silu)
-                for (int64_t i = 0; i < j->spatial; i++)
-                    ys[i] = silu(xs[i] * fa + fb);
+                gen__cpu_silu_row(xs, ys, j->spatial, fa, fb);
             else
                 for (int64_t i = 0; i < j->spatial; i++)
                     ys[i] = xs[i] * fa + fb;
