@@ -74,9 +74,13 @@ gen_status gen__model_refuse_pickle(const char *path)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return GEN_OK; /* the real open reports it */
-    unsigned char magic[4] = {0};
+    unsigned char magic[9] = {0};
     ssize_t n = read(fd, magic, sizeof(magic));
     close(fd);
+    /* A safetensors header length can begin with the same bytes (640 = 0x80 0x02):
+     * its JSON always starts at byte 8 with '{', which neither format has there. */
+    if (n >= 9 && magic[8] == '{')
+        return GEN_OK;
     /* torch.save writes a zip archive (PK\3\4) or a raw pickle (PROTO opcode 0x80 + version). */
     if (n >= 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4)
         return pickle_error(path, "a torch zip archive, whatever its name");
@@ -159,6 +163,7 @@ void gen__model_close(gen__model *m)
         gen__st_close(m->files[i]);
     gen__free(m->files);
     gen__scheduler_config_free(&m->scheduler);
+    gen__free(m->tokenizer_dir);
     gen__free(m->path);
     gen__free(m);
 }
@@ -213,6 +218,23 @@ gen_status gen__model_open(gen__model **out, const char *path, const gen__model_
 const char *gen__model_path(const gen__model *m)
 {
     return m->path;
+}
+
+const char *gen__model_tokenizer_dir(const gen__model *m)
+{
+    return m->tokenizer_dir;
+}
+
+gen_status gen__model_find_tokenizer(gen__model *m, const char *dir)
+{
+    char path[4096];
+    int n = snprintf(path, sizeof(path), "%s/tokenizer/vocab.json", dir);
+    if (n < 0 || (size_t)n >= sizeof(path) || !gen__path_is_file(path))
+        return GEN_OK;
+    path[n - strlen("/vocab.json")] = '\0';
+    gen__free(m->tokenizer_dir);
+    m->tokenizer_dir = gen__strdup(path);
+    return m->tokenizer_dir ? GEN_OK : gen__error(GEN_ENOMEM, "%s: out of memory", m->path);
 }
 
 gen__family gen__model_family(const gen__model *m)

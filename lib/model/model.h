@@ -75,6 +75,11 @@ bool gen__model_supported(const gen__model *m);
 /* Whether the configs came from config.json files (false: derived from shapes). */
 bool gen__model_configs_from_files(const gen__model *m);
 
+/* The tokenizer/ folder (vocab.json, merges.txt) of the diffusers folder or of
+ * the config folder given for a single file; NULL when there is none (a bare
+ * single file: the caller supplies a CLIP tokenizer). */
+const char *gen__model_tokenizer_dir(const gen__model *m);
+
 const gen__unet_config *gen__model_unet_config(const gen__model *m);
 const gen__vae_config *gen__model_vae_config(const gen__model *m);
 const gen__text_config *gen__model_text_config(const gen__model *m);

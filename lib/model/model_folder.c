@@ -85,13 +85,16 @@ gen_status gen__model_read_configs(gen__model *m, const char *dir, bool need_sch
     }
     if (st != GEN_OK)
         return st;
+    m->configs_from_files = true;
+    st = gen__model_find_tokenizer(m, dir);
+    if (st != GEN_OK)
+        return st;
     st = read_config(dir, "model_index.json", NULL, parse_index, &m->index);
-    if (st == GEN_ENOTFOUND) {
+    if (st == GEN_ENOTFOUND) { /* optional: a bare folder of parts still loads */
         gen_clear_last_error();
         return GEN_OK;
     }
     m->has_index = st == GEN_OK;
-    m->configs_from_files = true;
     return st;
 }
 

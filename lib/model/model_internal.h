@@ -13,6 +13,7 @@ typedef struct gen__model_part {
 
 struct gen__model {
     char *path;
+    char *tokenizer_dir; /* NULL when none */
     gen__layout layout;
     gen__family family;
     gen__prediction prediction;
@@ -44,6 +45,9 @@ gen_status gen__model_load_single(gen__model *m, const gen__model_open_options *
 gen_status gen__model_read_configs(gen__model *m, const char *dir, bool need_scheduler);
 /* Default scheduler config of a family (the one its reference repository ships). */
 gen_status gen__model_default_scheduler(gen__model *m);
+
+/* Remember <dir>/tokenizer when it holds vocab.json. */
+gen_status gen__model_find_tokenizer(gen__model *m, const char *dir);
 
 bool gen__path_is_dir(const char *path);
 bool gen__path_is_file(const char *path);

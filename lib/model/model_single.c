@@ -176,8 +176,9 @@ static gen_status rename_all(gen__model *m, const gen__st_file *f, int L, int va
                                    sizeof(name), &squeeze))
                 return unmapped(m, key);
             gen__st_view v = *t;
-            if (squeeze) {
-                /* LDM keeps the mid-block attention projections as 1x1 convs. */
+            if (squeeze && t->ndim != 2) {
+                /* LDM keeps the mid-block attention projections as 1x1 convs
+                 * (some converted files already store them as [C, C]). */
                 if (t->ndim != 4 || t->shape[2] != 1 || t->shape[3] != 1) {
                     char shape[160];
                     gen__shape_format(t, shape, sizeof(shape));
