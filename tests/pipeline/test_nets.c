@@ -476,22 +476,26 @@ static void test_vae_encode(void **state)
 
 /* ---- other ways to load the same model ----------------------------------------------- */
 
-/* The first sd15 case through a second copy of the model: same outputs as the
- * diffusers folder in f32 (identical numbers: the weights are f16-representable). */
-static void same_as_folder(nets *other, const char *label)
+/* The first case of `model` through a second copy of the model: same outputs as
+ * the diffusers folder in f32 (identical numbers: the weights are f16-representable). */
+static void same_as_folder(nets *other, const char *model, const char *label)
 {
-    const fx_case *c = &cases[0];
-    assert_string_equal(c->model, "tiny-sd15");
+    const fx_case *c = NULL;
+    for (int i = 0; i < n_cases && !c; i++)
+        if (strcmp(cases[i].model, model) == 0)
+            c = &cases[i];
+    assert_non_null(c);
+    nets *folder = nets_for(c);
     gen__st_file *f = open_case(c);
     gen__tensor a, b;
-    run_unet(&sd15, c, f, TOL, &a);
+    run_unet(folder, c, f, TOL, &a);
     run_unet(other, c, f, TOL, &b);
     double e = compare_tensors(&a, &b);
     printf("  %-24s unet vs folder   rel L2 %.3e\n", label, e);
     assert_true(e < 1e-6);
     gen__tensor_free(&a);
     gen__tensor_free(&b);
-    run_decode(&sd15, c, f, TOL, &a);
+    run_decode(folder, c, f, TOL, &a);
     run_decode(other, c, f, TOL, &b);
     e = compare_tensors(&a, &b);
     printf("  %-24s vae vs folder    rel L2 %.3e\n", label, e);
@@ -499,6 +503,7 @@ static void same_as_folder(nets *other, const char *label)
     gen__tensor_free(&a);
     gen__tensor_free(&b);
     run_text(other, c, f, "ids_cond", "embeds_cond", TOL);
+    run_text(other, c, f, "ids_uncond", "embeds_uncond", TOL);
     gen__st_close(f);
 }
 
@@ -511,7 +516,17 @@ static void test_single_file(void **state)
     /* the file stores f16; the device copy is f32 */
     assert_int_equal(gen__device_weights_bytes(single.dw[GEN__PART_UNET]),
                      gen__device_weights_bytes(sd15.dw[GEN__PART_UNET]));
-    same_as_folder(&single, "single file");
+    same_as_folder(&single, "tiny-sd15", "single file");
+    nets_close(&single);
+}
+
+/* SD2 single file in OpenCLIP naming (fused in_proj split by the model layer). */
+static void test_single_file_sd2(void **state)
+{
+    (void)state;
+    nets single;
+    nets_open(&single, GEN_MODEL_FIXTURES_DIR "/tiny-sd2v.safetensors", NULL, FIX "/tiny-sd2v");
+    same_as_folder(&single, "tiny-sd2v", "sd2 single file");
     nets_close(&single);
 }
 
@@ -521,7 +536,7 @@ static void test_fp16_variant(void **state)
     nets half;
     nets_open(&half, FIX "/tiny-sd15", "fp16", NULL);
     assert_true(gen__host_weights_at(half.hw[GEN__PART_UNET], 0)->dtype == GEN__F16);
-    same_as_folder(&half, "fp16 variant");
+    same_as_folder(&half, "tiny-sd15", "fp16 variant");
     nets_close(&half);
 }
 
@@ -608,7 +623,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_text_encoder), cmocka_unit_test(test_unet_step0),
         cmocka_unit_test(test_vae_decode),   cmocka_unit_test(test_vae_encode),
-        cmocka_unit_test(test_single_file),  cmocka_unit_test(test_fp16_variant),
+        cmocka_unit_test(test_single_file),  cmocka_unit_test(test_single_file_sd2),
+        cmocka_unit_test(test_fp16_variant),
         cmocka_unit_test(test_bad_config),   cmocka_unit_test(test_bad_inputs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
