@@ -41,14 +41,16 @@ gen_status gen__nn_bind_linear(const gen__device_weights *w, const char *prefix,
     gen_status st = gen__nn_name(name, prefix, "weight");
     if (st != GEN_OK)
         return st;
-    bool found = false;
-    gen__tensor w4;
-    /* LDM checkpoints store the VAE attention projections as 1x1 convs. */
-    if (gen__weights_get_opt(w, name, 4, (int64_t[]){out, in, 1, 1}, &w4, &found) == GEN_OK &&
-        found)
-        st = gen__tensor_view2(&l->w, &w4, out, in, 0);
-    else
+    const gen__tensor *stored = gen__weights_peek(w, name);
+    if (stored && stored->ndim == 4) {
+        /* LDM checkpoints store the VAE attention projections as 1x1 convs */
+        gen__tensor w4;
+        st = gen__weights_get(w, name, 4, (int64_t[]){out, in, 1, 1}, &w4);
+        if (st == GEN_OK)
+            st = gen__tensor_view2(&l->w, &w4, out, in, 0);
+    } else {
         st = gen__weights_get(w, name, 2, (int64_t[]){out, in}, &l->w);
+    }
     if (st == GEN_OK && bias)
         st = bind_bias(w, prefix, out, &l->b);
     return st;

@@ -262,6 +262,12 @@ bool gen__weights_has(const gen__device_weights *dw, const char *name)
     return device_find(dw, name) != NULL;
 }
 
+const gen__tensor *gen__weights_peek(const gen__device_weights *dw, const char *name)
+{
+    const device_entry *e = device_find(dw, name);
+    return e ? &e->t : NULL;
+}
+
 static void format_expected(char *buf, size_t size, int ndim, const int64_t *shape)
 {
     size_t n = (size_t)snprintf(buf, size, "[");

@@ -87,4 +87,7 @@ gen_status gen__weights_get_opt(const gen__device_weights *dw, const char *name,
 /* Whether the device copy holds `name`. */
 bool gen__weights_has(const gen__device_weights *dw, const char *name);
 
+/* The stored tensor `name` (read-only, no shape check), NULL when absent. */
+const gen__tensor *gen__weights_peek(const gen__device_weights *dw, const char *name);
+
 #endif

@@ -7,12 +7,15 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <math.h>
+
 #include <cmocka.h>
 
 #include <gen/gen.h>
 
 #include "backend/backend.h"
 #include "core/alloc.h"
+#include "pipeline/nn.h"
 #include "pipeline/weights.h"
 
 static gen__backend *be;
@@ -186,6 +189,51 @@ static void test_alloc_failures(void **state)
     assert_int_equal(mi.bytes_in_use, 0);
 }
 
+/* A Linear stored as a 1x1 conv (LDM VAE attention) binds as [out, in] and
+ * computes x @ w^T + b; a wrong shape names the tensor. */
+static void test_bind_linear_1x1(void **state)
+{
+    (void)state;
+    static const float w1[6] = {1, 2, 3, 4, 5, 6}; /* [3, 2, 1, 1] */
+    static const float b1[3] = {0.5f, -1, 2};
+    static const float w2[4] = {1, 0, 0, 1};       /* [2, 2] */
+    gen__host_weights *hw;
+    assert_int_equal(gen__host_weights_create(&hw, "vae"), GEN_OK);
+    assert_int_equal(gen__host_weights_add(hw, "q.weight", GEN__F32, 4, (int64_t[]){3, 2, 1, 1}, w1),
+                     GEN_OK);
+    assert_int_equal(gen__host_weights_add(hw, "q.bias", GEN__F32, 1, (int64_t[]){3}, b1), GEN_OK);
+    assert_int_equal(gen__host_weights_add(hw, "k.weight", GEN__F32, 2, (int64_t[]){2, 2}, w2),
+                     GEN_OK);
+    gen__device_weights *dw;
+    assert_int_equal(gen__device_weights_upload(&dw, hw, be, GEN__F32), GEN_OK);
+    gen__host_weights_destroy(hw);
+
+    gen__nn_linear q, k;
+    assert_int_equal(gen__nn_bind_linear(dw, "q", 3, 2, true, &q), GEN_OK);
+    assert_int_equal(q.w.ndim, 2);
+    assert_int_equal(gen__nn_bind_linear(dw, "k", 2, 2, false, &k), GEN_OK);
+    assert_int_equal(k.b.ndim, 0);
+    assert_int_equal(gen__nn_bind_linear(dw, "q", 2, 2, true, &q), GEN_EINVAL);
+    assert_string_equal(gen_last_error_message(), "vae: weight 'q.weight' is f32[3,2,1,1], expected [2,2,1,1]");
+    assert_int_equal(gen__nn_bind_linear(dw, "k", 2, 2, true, &k), GEN_ENOTFOUND);
+    assert_string_equal(gen_last_error_message(), "vae: weight 'k.bias' is missing");
+
+    assert_int_equal(gen__nn_bind_linear(dw, "q", 3, 2, true, &q), GEN_OK);
+    static const float xs[4] = {1, -1, 2, 0.5f}; /* [2 rows, 2] */
+    gen__tensor x, y;
+    assert_int_equal(gen__tensor_alloc(&x, be, GEN__F32, 2, (int64_t[]){2, 2}), GEN_OK);
+    assert_int_equal(gen__tensor_upload(&x, xs, sizeof xs), GEN_OK);
+    assert_int_equal(gen__nn_linear_forward(&q, &y, &x), GEN_OK);
+    float out[6];
+    assert_int_equal(gen__tensor_download(&y, out, sizeof out), GEN_OK);
+    const float want[6] = {1 - 2 + 0.5f, 3 - 4 - 1, 5 - 6 + 2, 2 + 1 + 0.5f, 6 + 2 - 1, 10 + 3 + 2};
+    for (int i = 0; i < 6; i++)
+        assert_true(fabsf(out[i] - want[i]) < 1e-6f);
+    gen__tensor_free(&x);
+    gen__tensor_free(&y);
+    gen__device_weights_release(dw);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_upload_convert),
         cmocka_unit_test(test_upload_oom),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_bind_linear_1x1),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
