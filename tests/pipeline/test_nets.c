@@ -192,6 +192,7 @@ typedef struct fx_case {
     int clip_skip;
     float t0;       /* the timestep of the first UNet call */
     bool img2img;
+    bool ddim;      /* DDIM's scale_model_input is the identity */
 } fx_case;
 
 /* Python's json writes -Infinity (DPM's lambda_min_clipped), which is not JSON:
@@ -234,6 +235,8 @@ static int load_cases(fx_case *cases, int max)
         json_t *cs = json_object_get(c, "clip_skip");
         k->clip_skip = cs ? (int)json_integer_value(cs) : 0;
         k->img2img = json_object_get(c, "strength") != NULL;
+        k->ddim = strcmp(json_string_value(json_object_get(c, "scheduler_class")),
+                         "DDIMScheduler") == 0;
         /* img2img starts part-way: the UNet runs the last unet_calls timesteps */
         json_t *ts = json_object_get(c, "timesteps");
         size_t steps = json_array_size(ts);
@@ -372,6 +375,14 @@ static double run_unet(const nets *n, const fx_case *c, gen__st_file *f, double 
     fx_tensor in, ref;
     assert_true(fx_get(f, "unet_in_0", &in));
     assert_true(fx_get(f, "unet_out_0", &ref));
+    if (c->ddim) {
+        /* the UNet input is the initial latents, once per CFG half */
+        fx_tensor init;
+        assert_true(fx_get(f, "latents_init", &init));
+        for (int64_t b = 0; b < in.shape[0]; b++)
+            assert_memory_equal(in.f + (size_t)b * init.numel, init.f, init.numel * sizeof(float));
+        fx_free(&init);
+    }
     gen__tensor x = upload(in.f, in.ndim, in.shape);
     gen__tensor ctx = context_for(f, in.shape[0]);
     float t[2] = {c->t0, c->t0};
