@@ -1,8 +1,8 @@
 /* Stage timings of the Stable Diffusion networks on cpu:0, one JSON object per
  * line: weight load + upload per part, text encoder (batch 2), UNet step
- * (batch 2 = CFG, and batch 1; median after one warm-up), VAE decode and encode; peak device memory and
- * the process's peak RSS. Inputs are deterministic pseudo-random tensors (the
- * weights come from the model), so only the speed is meaningful.
+ * (batch 2 = CFG, and batch 1; median after one warm-up), VAE decode and encode; peak device memory
+ * and the process's peak RSS. Inputs are deterministic pseudo-random tensors (the weights come from
+ * the model), so only the speed is meaningful.
  *
  * Usage: bench_pipeline MODEL [image_size=64] [unet_repeats=3] [threads=0]
  *   MODEL: a diffusers folder or a single .safetensors file.
@@ -32,7 +32,10 @@ static void die(const char *what)
     exit(1);
 }
 
-static double now(void) { return (double)gen__monotonic_ns() * 1e-9; }
+static double now(void)
+{
+    return (double)gen__monotonic_ns() * 1e-9;
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -116,7 +119,8 @@ int main(int argc, char **argv)
         gen__host_weights_destroy(hw);
         char extra[96];
         snprintf(extra, sizeof extra, ",\"part\":\"%s\",\"weights_mb\":%.1f",
-                 gen__part_name((gen__part)p), (double)gen__device_weights_bytes(dw[p]) / 1048576.0);
+                 gen__part_name((gen__part)p),
+                 (double)gen__device_weights_bytes(dw[p]) / 1048576.0);
         emit("upload", extra, now() - t0, be);
     }
     gen__text_encoder *te;

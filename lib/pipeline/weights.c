@@ -108,8 +108,14 @@ gen_status gen__host_weights_add(gen__host_weights *hw, const char *name, gen__d
     return GEN_OK;
 }
 
-const char *gen__host_weights_label(const gen__host_weights *hw) { return hw->label; }
-size_t gen__host_weights_count(const gen__host_weights *hw) { return hw->count; }
+const char *gen__host_weights_label(const gen__host_weights *hw)
+{
+    return hw->label;
+}
+size_t gen__host_weights_count(const gen__host_weights *hw)
+{
+    return hw->count;
+}
 
 const gen__host_tensor *gen__host_weights_at(const gen__host_weights *hw, size_t index)
 {
@@ -236,10 +242,22 @@ void gen__device_weights_release(gen__device_weights *dw)
     gen__free(dw);
 }
 
-gen__backend *gen__device_weights_backend(const gen__device_weights *dw) { return dw->be; }
-gen__dtype gen__device_weights_dtype(const gen__device_weights *dw) { return dw->dtype; }
-const char *gen__device_weights_label(const gen__device_weights *dw) { return dw->label; }
-uint64_t gen__device_weights_bytes(const gen__device_weights *dw) { return dw->bytes; }
+gen__backend *gen__device_weights_backend(const gen__device_weights *dw)
+{
+    return dw->be;
+}
+gen__dtype gen__device_weights_dtype(const gen__device_weights *dw)
+{
+    return dw->dtype;
+}
+const char *gen__device_weights_label(const gen__device_weights *dw)
+{
+    return dw->label;
+}
+uint64_t gen__device_weights_bytes(const gen__device_weights *dw)
+{
+    return dw->bytes;
+}
 
 static const device_entry *device_find(const gen__device_weights *dw, const char *name)
 {

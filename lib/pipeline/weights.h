@@ -24,11 +24,11 @@
 #include "tensor/tensor.h"
 
 typedef struct gen__host_tensor {
-    char *name;                             /* owned copy */
+    char *name; /* owned copy */
     gen__dtype dtype;
     int ndim;
     int64_t shape[GEN__TENSOR_MAX_DIMS];
-    const void *data;                       /* borrowed, gen__tensor_nbytes-sized */
+    const void *data; /* borrowed, gen__tensor_nbytes-sized */
 } gen__host_tensor;
 
 typedef struct gen__host_weights gen__host_weights;

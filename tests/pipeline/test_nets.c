@@ -94,8 +94,8 @@ typedef struct fx_tensor {
     int ndim;
     int64_t shape[GEN__TENSOR_MAX_DIMS];
     size_t numel;
-    float *f;    /* float tensors */
-    int32_t *i;  /* int64 token ids, narrowed */
+    float *f;   /* float tensors */
+    int32_t *i; /* int64 token ids, narrowed */
 } fx_tensor;
 
 static bool fx_get(gen__st_file *f, const char *name, fx_tensor *t)
@@ -190,9 +190,9 @@ static double compare_tensors(const gen__tensor *a, const gen__tensor *b)
 typedef struct fx_case {
     char name[64], model[32];
     int clip_skip;
-    float t0;       /* the timestep of the first UNet call */
+    float t0; /* the timestep of the first UNet call */
     bool img2img;
-    bool ddim;      /* DDIM's scale_model_input is the identity */
+    bool ddim; /* DDIM's scale_model_input is the identity */
 } fx_case;
 
 /* Python's json writes -Infinity (DPM's lambda_min_clipped), which is not JSON:
@@ -235,8 +235,8 @@ static int load_cases(fx_case *cases, int max)
         json_t *cs = json_object_get(c, "clip_skip");
         k->clip_skip = cs ? (int)json_integer_value(cs) : 0;
         k->img2img = json_object_get(c, "strength") != NULL;
-        k->ddim = strcmp(json_string_value(json_object_get(c, "scheduler_class")),
-                         "DDIMScheduler") == 0;
+        k->ddim =
+            strcmp(json_string_value(json_object_get(c, "scheduler_class")), "DDIMScheduler") == 0;
         /* img2img starts part-way: the UNet runs the last unet_calls timesteps */
         json_t *ts = json_object_get(c, "timesteps");
         size_t steps = json_array_size(ts);
@@ -324,9 +324,8 @@ static void run_text(const nets *n, const fx_case *c, gen__st_file *f, const cha
         return; /* no unconditional pass in this case */
     assert_true(fx_get(f, emb_name, &ref));
     gen__tensor out;
-    assert_int_equal(gen__text_encoder_forward(n->te, &out, ids.i, 1, (int)ids.shape[1],
-                                               c->clip_skip),
-                     GEN_OK);
+    assert_int_equal(
+        gen__text_encoder_forward(n->te, &out, ids.i, 1, (int)ids.shape[1], c->clip_skip), GEN_OK);
     check(emb_name, c->name, &out, &ref, tol);
     gen__tensor_free(&out);
     fx_free(&ids);
@@ -337,13 +336,13 @@ static void test_text_encoder(void **state)
 {
     (void)state;
     for (int pass = 0; pass < 2; pass++) {
-    for (int i = 0; i < n_cases; i++) {
-        gen__st_file *f = open_case(&cases[i]);
-        run_text(nets_for(&cases[i]), &cases[i], f, "ids_cond", "embeds_cond", TOL);
-        run_text(nets_for(&cases[i]), &cases[i], f, "ids_uncond", "embeds_uncond", TOL);
-        gen__st_close(f);
-    }
-    pass_done(pass);
+        for (int i = 0; i < n_cases; i++) {
+            gen__st_file *f = open_case(&cases[i]);
+            run_text(nets_for(&cases[i]), &cases[i], f, "ids_cond", "embeds_cond", TOL);
+            run_text(nets_for(&cases[i]), &cases[i], f, "ids_uncond", "embeds_uncond", TOL);
+            gen__st_close(f);
+        }
+        pass_done(pass);
     }
 }
 
@@ -404,12 +403,12 @@ static void test_unet_step0(void **state)
 {
     (void)state;
     for (int pass = 0; pass < 2; pass++) {
-    for (int i = 0; i < n_cases; i++) {
-        gen__st_file *f = open_case(&cases[i]);
-        run_unet(nets_for(&cases[i]), &cases[i], f, TOL, NULL);
-        gen__st_close(f);
-    }
-    pass_done(pass);
+        for (int i = 0; i < n_cases; i++) {
+            gen__st_file *f = open_case(&cases[i]);
+            run_unet(nets_for(&cases[i]), &cases[i], f, TOL, NULL);
+            gen__st_close(f);
+        }
+        pass_done(pass);
     }
 }
 
@@ -435,12 +434,12 @@ static void test_vae_decode(void **state)
 {
     (void)state;
     for (int pass = 0; pass < 2; pass++) {
-    for (int i = 0; i < n_cases; i++) {
-        gen__st_file *f = open_case(&cases[i]);
-        run_decode(nets_for(&cases[i]), &cases[i], f, TOL, NULL);
-        gen__st_close(f);
-    }
-    pass_done(pass);
+        for (int i = 0; i < n_cases; i++) {
+            gen__st_file *f = open_case(&cases[i]);
+            run_decode(nets_for(&cases[i]), &cases[i], f, TOL, NULL);
+            gen__st_close(f);
+        }
+        pass_done(pass);
     }
 }
 
@@ -567,7 +566,8 @@ static void test_bad_config(void **state)
     uc = *gen__model_unet_config(sd15.model);
     uc.layers_per_block = 3;
     assert_int_equal(gen__unet_create(&u, &uc, sd15.dw[GEN__PART_UNET]), GEN_ENOTFOUND);
-    assert_non_null(strstr(gen_last_error_message(), "'down_blocks.0.resnets.2.norm1.weight' is missing"));
+    assert_non_null(
+        strstr(gen_last_error_message(), "'down_blocks.0.resnets.2.norm1.weight' is missing"));
 
     gen__text_config tc = *gen__model_text_config(sd15.model);
     tc.num_hidden_layers = 4;
@@ -616,7 +616,8 @@ static void test_bad_inputs(void **state)
 
     gen__vae *dec_only;
     assert_int_equal(gen__vae_create(&dec_only, gen__model_vae_config(sd15.model),
-                                     sd15.dw[GEN__PART_VAE], false), GEN_OK);
+                                     sd15.dw[GEN__PART_VAE], false),
+                     GEN_OK);
     gen__tensor img, m, s;
     assert_int_equal(gen__tensor_alloc(&img, be, GEN__F32, 4, (int64_t[]){1, 3, 64, 64}), GEN_OK);
     assert_int_equal(gen__vae_encode(dec_only, &m, &s, &img), GEN_ESTATE);
@@ -635,8 +636,8 @@ int main(void)
         cmocka_unit_test(test_text_encoder), cmocka_unit_test(test_unet_step0),
         cmocka_unit_test(test_vae_decode),   cmocka_unit_test(test_vae_encode),
         cmocka_unit_test(test_single_file),  cmocka_unit_test(test_single_file_sd2),
-        cmocka_unit_test(test_fp16_variant),
-        cmocka_unit_test(test_bad_config),   cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_fp16_variant), cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_bad_inputs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

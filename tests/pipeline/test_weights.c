@@ -62,7 +62,10 @@ static void test_host_map(void **state)
 }
 
 static int released;
-static void release(void *p) { released += *(int *)p; }
+static void release(void *p)
+{
+    released += *(int *)p;
+}
 
 static void test_upload_convert(void **state)
 {
@@ -82,10 +85,9 @@ static void test_upload_convert(void **state)
     released = 0;
     assert_int_equal(gen__host_weights_create(&hw, "vae"), GEN_OK);
     gen__host_weights_set_owner(hw, &token, release);
-    assert_int_equal(gen__host_weights_add(hw, "big", GEN__F16, 2,
-                                           (int64_t[]){(int64_t)big, 1}, h16), GEN_OK);
-    assert_int_equal(gen__host_weights_add(hw, "bf", GEN__BF16, 2, (int64_t[]){2, 2}, bf),
-                     GEN_OK);
+    assert_int_equal(
+        gen__host_weights_add(hw, "big", GEN__F16, 2, (int64_t[]){(int64_t)big, 1}, h16), GEN_OK);
+    assert_int_equal(gen__host_weights_add(hw, "bf", GEN__BF16, 2, (int64_t[]){2, 2}, bf), GEN_OK);
     assert_int_equal(gen__host_weights_add(hw, "f", GEN__F32, 1, (int64_t[]){4}, f32), GEN_OK);
 
     gen__device_weights *dw;
@@ -196,11 +198,11 @@ static void test_bind_linear_1x1(void **state)
     (void)state;
     static const float w1[6] = {1, 2, 3, 4, 5, 6}; /* [3, 2, 1, 1] */
     static const float b1[3] = {0.5f, -1, 2};
-    static const float w2[4] = {1, 0, 0, 1};       /* [2, 2] */
+    static const float w2[4] = {1, 0, 0, 1}; /* [2, 2] */
     gen__host_weights *hw;
     assert_int_equal(gen__host_weights_create(&hw, "vae"), GEN_OK);
-    assert_int_equal(gen__host_weights_add(hw, "q.weight", GEN__F32, 4, (int64_t[]){3, 2, 1, 1}, w1),
-                     GEN_OK);
+    assert_int_equal(
+        gen__host_weights_add(hw, "q.weight", GEN__F32, 4, (int64_t[]){3, 2, 1, 1}, w1), GEN_OK);
     assert_int_equal(gen__host_weights_add(hw, "q.bias", GEN__F32, 1, (int64_t[]){3}, b1), GEN_OK);
     assert_int_equal(gen__host_weights_add(hw, "k.weight", GEN__F32, 2, (int64_t[]){2, 2}, w2),
                      GEN_OK);
@@ -214,7 +216,8 @@ static void test_bind_linear_1x1(void **state)
     assert_int_equal(gen__nn_bind_linear(dw, "k", 2, 2, false, &k), GEN_OK);
     assert_int_equal(k.b.ndim, 0);
     assert_int_equal(gen__nn_bind_linear(dw, "q", 2, 2, true, &q), GEN_EINVAL);
-    assert_string_equal(gen_last_error_message(), "vae: weight 'q.weight' is f32[3,2,1,1], expected [2,2,1,1]");
+    assert_string_equal(gen_last_error_message(),
+                        "vae: weight 'q.weight' is f32[3,2,1,1], expected [2,2,1,1]");
     assert_int_equal(gen__nn_bind_linear(dw, "k", 2, 2, true, &k), GEN_ENOTFOUND);
     assert_string_equal(gen_last_error_message(), "vae: weight 'k.bias' is missing");
 
@@ -237,10 +240,8 @@ static void test_bind_linear_1x1(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_host_map),
-        cmocka_unit_test(test_upload_convert),
-        cmocka_unit_test(test_upload_oom),
-        cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_host_map),        cmocka_unit_test(test_upload_convert),
+        cmocka_unit_test(test_upload_oom),      cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_bind_linear_1x1),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
