@@ -166,8 +166,12 @@ static gen_status upload_one(gen__tensor *dst, const gen__host_tensor *src, void
         st = gen__tensor_view(&part, &flat, 1, (int64_t[]){(int64_t)len}, (int64_t)off);
         if (st != GEN_OK)
             break;
-        memcpy(raw, (const char *)src->data + off * in_size, len * in_size);
-        gen__convert_host(stage, dst->dtype, raw, src->dtype, len);
+        const char *from = (const char *)src->data + off * in_size;
+        if ((uintptr_t)from % in_size) { /* misaligned in the file: copy first */
+            memcpy(raw, from, len * in_size);
+            from = raw;
+        }
+        gen__convert_host(stage, dst->dtype, from, src->dtype, len);
         st = gen__tensor_upload(&part, stage, gen__tensor_nbytes(&part));
     }
     return st;

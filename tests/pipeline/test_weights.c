@@ -89,12 +89,20 @@ static void test_upload_convert(void **state)
         gen__host_weights_add(hw, "big", GEN__F16, 2, (int64_t[]){(int64_t)big, 1}, h16), GEN_OK);
     assert_int_equal(gen__host_weights_add(hw, "bf", GEN__BF16, 2, (int64_t[]){2, 2}, bf), GEN_OK);
     assert_int_equal(gen__host_weights_add(hw, "f", GEN__F32, 1, (int64_t[]){4}, f32), GEN_OK);
+    /* a mapped file need not align its tensors: f16 data at an odd address */
+    unsigned char odd_buf[2 * 3 + 1];
+    for (int i = 0; i < 3; i++) {
+        uint16_t h = gen__f32_to_f16((float)(i + 1) * 0.25f);
+        memcpy(odd_buf + 1 + 2 * i, &h, 2);
+    }
+    assert_int_equal(gen__host_weights_add(hw, "odd", GEN__F16, 1, (int64_t[]){3}, odd_buf + 1),
+                     GEN_OK);
 
     gen__device_weights *dw;
     assert_int_equal(gen__device_weights_upload(&dw, hw, be, GEN__F32), GEN_OK);
     gen__host_weights_destroy(hw); /* the copy does not refer to the host map */
     assert_int_equal(released, 5);
-    assert_int_equal(gen__device_weights_bytes(dw), (big + 8) * 4);
+    assert_int_equal(gen__device_weights_bytes(dw), (big + 11) * 4);
     assert_true(gen__device_weights_backend(dw) == be);
     assert_int_equal(gen__device_weights_dtype(dw), GEN__F32);
 
@@ -116,6 +124,10 @@ static void test_upload_convert(void **state)
     assert_int_equal(gen__tensor_download(&t, four, sizeof four), GEN_OK);
     assert_memory_equal(four, f32, sizeof four);
 
+    assert_int_equal(gen__weights_get(dw, "odd", 1, (int64_t[]){3}, &t), GEN_OK);
+    assert_int_equal(gen__tensor_download(&t, four, 3 * sizeof(float)), GEN_OK);
+    for (int i = 0; i < 3; i++)
+        assert_true(four[i] == (float)(i + 1) * 0.25f);
     assert_int_equal(gen__weights_get(dw, "nope", 1, (int64_t[]){4}, &t), GEN_ENOTFOUND);
     assert_string_equal(gen_last_error_message(), "vae: weight 'nope' is missing");
     assert_int_equal(gen__weights_get(dw, "f", 2, (int64_t[]){2, 2}, &t), GEN_EINVAL);
