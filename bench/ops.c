@@ -2,11 +2,15 @@
  *   BLAS alone (the machine's measured peak for these shapes), the backend's
  *   GEMM on one device and on two concurrent devices, conv2d 3x3 320->320 at
  *   64x64, and attention at N=4096 (SD 1.x 64x64 latent, 8 heads of 40).
- * Each figure is the median of several runs. Usage: bench_ops [repeats] */
+ * Each figure is the median of several runs. Wall-clock GFLOP/s are compared
+ * with BLAS alone on the same number of threads; flop per CPU-second (process
+ * CPU time) with single-thread BLAS, which stays meaningful when other
+ * processes share the cores. Usage: bench_ops [repeats] */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cblas.h>
 
@@ -48,16 +52,32 @@ static gen__tensor tensor(gen__backend *be, int nd, const int64_t *shape)
     return t;
 }
 
-/* seconds of one call of fn(arg), median over repeats (after one warm-up) */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds (all threads) of the last time_it: on a shared machine the
+ * flop per CPU-second is the figure that other users' load disturbs least */
+static double last_cpu;
+/* single-thread BLAS flop per CPU-second: the per-core peak all ops compare to */
+static double blas_cpu_peak;
+
+/* wall seconds of one call of fn(arg), median over repeats (after one warm-up) */
 static double time_it(void (*fn)(void *), void *arg)
 {
-    double s[64];
+    double s[64], c[64];
     fn(arg);
     for (int i = 0; i < repeats; i++) {
+        double c0 = cpu_now();
         int64_t t0 = gen__monotonic_ns();
         fn(arg);
         s[i] = (double)(gen__monotonic_ns() - t0) * 1e-9;
+        c[i] = cpu_now() - c0;
     }
+    last_cpu = median(c, repeats);
     return median(s, repeats);
 }
 
@@ -108,6 +128,10 @@ static const double gemm_flop = 2.0 * M * N * K;
 static void print(const char *name, const char *extra, double sec, double flop, double peak)
 {
     printf("{\"bench\":\"%s\",%s\"seconds\":%.5f,\"gflops\":%.2f", name, extra, sec, flop / sec * 1e-9);
+    if (last_cpu > 0)
+        printf(",\"cpu_seconds\":%.5f,\"gflops_per_cpu_second\":%.2f", last_cpu, flop / last_cpu * 1e-9);
+    if (last_cpu > 0 && blas_cpu_peak > 0)
+        printf(",\"fraction_of_blas_per_cpu_second\":%.3f", flop / last_cpu * 1e-9 / blas_cpu_peak);
     if (peak > 0)
         printf(",\"fraction_of_blas_peak\":%.3f", flop / sec * 1e-9 / peak);
     printf("}\n");
@@ -127,6 +151,7 @@ int main(int argc, char **argv)
     double blas1 = gemm_flop / time_it(blas_call, &ba) * 1e-9;
     snprintf(extra, sizeof(extra), "\"m\":%d,\"n\":%d,\"k\":%d,\"threads\":1,", M, N, K);
     print("blas_sgemm", extra, gemm_flop / blas1 * 1e-9, gemm_flop, 0);
+    blas_cpu_peak = gemm_flop / last_cpu * 1e-9;
     openblas_set_num_threads(cores);
     double blasn = gemm_flop / time_it(blas_call, &ba) * 1e-9;
     snprintf(extra, sizeof(extra), "\"m\":%d,\"n\":%d,\"k\":%d,\"threads\":%d,", M, N, K, cores);
@@ -158,12 +183,14 @@ int main(int argc, char **argv)
              gen__cpu_thread_budget(0, 2));
     print("gen_gemm", extra, time_it(op_call, &ga[0]), gemm_flop, blas1 * gen__cpu_thread_budget(0, 2));
     pthread_t th[2];
+    double c0 = cpu_now();
     int64_t t0 = gen__monotonic_ns();
     for (int i = 0; i < 2; i++)
         pthread_create(&th[i], NULL, op_thread, &ga[i]);
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
     double sec = (double)(gen__monotonic_ns() - t0) * 1e-9 / repeats;
+    last_cpu = (cpu_now() - c0) / repeats;
     snprintf(extra, sizeof(extra), "\"devices\":\"cpu:0+cpu:1 concurrent\",\"threads_each\":%d,",
              gen__cpu_thread_budget(0, 2));
     print("gen_gemm_2dev", extra, sec, 2 * gemm_flop, blasn);
