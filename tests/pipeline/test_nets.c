@@ -484,6 +484,58 @@ static void test_vae_encode(void **state)
     gen__st_close(rf);
 }
 
+/* Non-square latents and images (8x12 / 64x96), another timestep: catches a
+ * swapped H/W anywhere in the layout switches (tools/make_nets_fixtures.py). */
+static void test_non_square(void **state)
+{
+    (void)state;
+    gen__st_file *f = NULL;
+    assert_int_equal(gen__st_open(&f, FIX "/nets/nonsquare.safetensors"), GEN_OK);
+    const char *models[2] = {"tiny-sd15", "tiny-sd2v"};
+    nets *all[2] = {&sd15, &sd2v};
+    for (int k = 0; k < 2; k++) {
+        char name[64];
+        fx_tensor x, ctx, t, ref, z, img, mean, sd;
+#define FX(var, key)                                                                               \
+    snprintf(name, sizeof name, "%s.%s", models[k], key);                                          \
+    assert_true(fx_get(f, name, &var))
+        FX(x, "unet_x");
+        FX(ctx, "unet_ctx");
+        FX(t, "unet_t");
+        FX(ref, "unet_out");
+        gen__tensor dx = upload(x.f, x.ndim, x.shape), dc = upload(ctx.f, ctx.ndim, ctx.shape), out;
+        float ts[2] = {t.f[0], t.f[0]};
+        assert_int_equal(gen__unet_forward(all[k]->unet, &out, &dx, ts, &dc), GEN_OK);
+        check("unet 8x12", models[k], &out, &ref, TOL);
+        gen__tensor_free(&out);
+        gen__tensor_free(&dx);
+        gen__tensor_free(&dc);
+        fx_free(&ref);
+        FX(z, "vae_z");
+        FX(ref, "vae_decoded");
+        gen__tensor dz = upload(z.f, z.ndim, z.shape);
+        assert_int_equal(gen__vae_decode(all[k]->vae, &out, &dz), GEN_OK);
+        check("decode 8x12", models[k], &out, &ref, TOL);
+        gen__tensor_free(&out);
+        gen__tensor_free(&dz);
+        FX(img, "vae_image");
+        FX(mean, "vae_mean");
+        FX(sd, "vae_std");
+        gen__tensor di = upload(img.f, img.ndim, img.shape), dm, ds;
+        assert_int_equal(gen__vae_encode(all[k]->vae, &dm, &ds, &di), GEN_OK);
+        check("encode mean 64x96", models[k], &dm, &mean, TOL);
+        check("encode std 64x96", models[k], &ds, &sd, TOL);
+#undef FX
+        gen__tensor *dev[] = {&di, &dm, &ds};
+        for (size_t i = 0; i < 3; i++)
+            gen__tensor_free(dev[i]);
+        fx_tensor *host[] = {&x, &ctx, &t, &ref, &z, &img, &mean, &sd};
+        for (size_t i = 0; i < 8; i++)
+            fx_free(host[i]);
+    }
+    gen__st_close(f);
+}
+
 /* ---- other ways to load the same model ----------------------------------------------- */
 
 /* The first case of `model` through a second copy of the model: same outputs as
@@ -633,11 +685,11 @@ static void test_bad_inputs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_text_encoder), cmocka_unit_test(test_unet_step0),
-        cmocka_unit_test(test_vae_decode),   cmocka_unit_test(test_vae_encode),
-        cmocka_unit_test(test_single_file),  cmocka_unit_test(test_single_file_sd2),
-        cmocka_unit_test(test_fp16_variant), cmocka_unit_test(test_bad_config),
-        cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_text_encoder),    cmocka_unit_test(test_unet_step0),
+        cmocka_unit_test(test_vae_decode),      cmocka_unit_test(test_vae_encode),
+        cmocka_unit_test(test_non_square),      cmocka_unit_test(test_single_file),
+        cmocka_unit_test(test_single_file_sd2), cmocka_unit_test(test_fp16_variant),
+        cmocka_unit_test(test_bad_config),      cmocka_unit_test(test_bad_inputs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
