@@ -7,6 +7,8 @@ square, which would hide a swapped H/W): for tiny-sd15 and tiny-sd2v, CPU float3
      <model>.unet_out   UNet2DConditionModel(x, t, encoder_hidden_states=ctx).sample
      <model>.vae_z [1,4,8,12]      <model>.vae_decoded  vae.decode(z / scaling_factor).sample
      <model>.vae_image [1,3,64,96] <model>.vae_mean, <model>.vae_std  vae.encode(image).latent_dist
+     <model>.odd_x [2,4,9,7], <model>.odd_out  the UNet on a latent size that is not a multiple of
+                   2^(blocks-1): diffusers then upsamples to each skip's size (forward_upsample_size)
 
 Inputs are seeded torch.randn (image: uniform in [-1, 1]). Usage: python3 tools/make_nets_fixtures.py
 """
@@ -42,6 +44,9 @@ def main():
             out[name + ".vae_image"] = img
             out[name + ".vae_mean"] = dist.mean
             out[name + ".vae_std"] = dist.std
+            xo = torch.randn(2, 4, 9, 7, generator=g)
+            out[name + ".odd_x"] = xo
+            out[name + ".odd_out"] = unet(xo, t, encoder_hidden_states=ctx).sample
     os.makedirs(os.path.join(FIX, "nets"), exist_ok=True)
     path = os.path.join(FIX, "nets", "nonsquare.safetensors")
     save_file({k: v.contiguous() for k, v in out.items()}, path)

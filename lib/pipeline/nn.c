@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
 
 gen_status gen__nn_name(char *buf, const char *prefix, const char *suffix)
@@ -293,6 +294,65 @@ gen_status gen__nn_nlc_to_nchw(gen__tensor *out, const gen__tensor *x, int64_t h
         st = gen__tensor_view3(&flat, out, n, c, h * w, 0);
     if (st == GEN_OK)
         st = gen__transpose(&flat, x);
+    if (st != GEN_OK)
+        gen__tensor_free(out);
+    return st;
+}
+
+/* Columns [0, ow) of x viewed as [rows, W]: x @ S with S[W, ow] the identity's
+ * first ow columns. */
+static gen_status crop_cols(gen__tensor *out, const gen__tensor *x, int64_t rows, int64_t w,
+                            int64_t ow)
+{
+    gen__tensor sel = GEN__TENSOR_EMPTY, sel32 = GEN__TENSOR_EMPTY, x2, o2;
+    gen_status st;
+    float *host = gen__calloc((size_t)(w * ow), sizeof *host);
+    if (!host)
+        return gen__error(GEN_ENOMEM, "crop: out of memory");
+    for (int64_t i = 0; i < ow; i++)
+        host[i * ow + i] = 1.0f;
+    GEN__NN_TRY(gen__tensor_alloc(&sel32, x->backend, GEN__F32, 2, (int64_t[]){w, ow}));
+    GEN__NN_TRY(gen__tensor_upload(&sel32, host, (size_t)(w * ow) * sizeof *host));
+    GEN__NN_TRY(gen__nn_alloc(&sel, x, 2, (int64_t[]){w, ow}));
+    GEN__NN_TRY(gen__convert(&sel, &sel32));
+    GEN__NN_TRY(gen__tensor_view2(&x2, x, rows, w, 0));
+    GEN__NN_TRY(gen__tensor_view2(&o2, out, rows, ow, 0));
+    GEN__NN_TRY(gen__gemm(&o2, &x2, &sel, false, false, 1.0f, 0.0f));
+done:
+    gen__free(host);
+    gen__tensor_free(&sel);
+    gen__tensor_free(&sel32);
+    return st;
+}
+
+gen_status gen__nn_crop_hw(gen__tensor *out, const gen__tensor *x, int64_t oh, int64_t ow)
+{
+    const int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2], w = x->shape[3];
+    gen__tensor tmp = GEN__TENSOR_EMPTY;
+    gen_status st;
+    *out = (gen__tensor)GEN__TENSOR_EMPTY;
+    if (x->ndim != 4 || oh < 1 || ow < 1 || oh > h || ow > w)
+        return gen__error(GEN_EINVAL, "crop: %lldx%lld from %lldx%lld", (long long)oh,
+                          (long long)ow, (long long)h, (long long)w);
+    /* columns first into tmp [N, C, H, ow], then the first oh rows of each plane */
+    GEN__NN_TRY(gen__nn_alloc(&tmp, x, 4, (int64_t[]){n, c, h, ow}));
+    if (ow < w)
+        GEN__NN_TRY(crop_cols(&tmp, x, n * c * h, w, ow));
+    else
+        GEN__NN_TRY(gen__tensor_copy(&tmp, x));
+    if (oh == h) {
+        *out = tmp;
+        return GEN_OK;
+    }
+    GEN__NN_TRY(gen__nn_alloc(out, x, 4, (int64_t[]){n, c, oh, ow}));
+    for (int64_t p = 0; p < n * c; p++) {
+        gen__tensor src, dst;
+        GEN__NN_TRY(gen__tensor_view2(&src, &tmp, 1, oh * ow, p * h * ow));
+        GEN__NN_TRY(gen__tensor_view2(&dst, out, 1, oh * ow, p * oh * ow));
+        GEN__NN_TRY(gen__tensor_copy(&dst, &src));
+    }
+done:
+    gen__tensor_free(&tmp);
     if (st != GEN_OK)
         gen__tensor_free(out);
     return st;

@@ -105,6 +105,12 @@ gen_status gen__nn_resnet_forward(const gen__nn_resnet *r, gen__tensor *out, con
 gen_status gen__nn_attn_forward(const gen__nn_attn *a, gen__tensor *out, const gen__tensor *x,
                                 const gen__tensor *ctx, bool causal);
 
+/* out (allocated) = x[:, :, :oh, :ow] (oh <= H, ow <= W). Used after a 2x
+ * nearest upsample to reach an odd skip size: nearest-resizing n -> 2n-1 is
+ * exactly "upsample 2x, drop the last row/column". Exact on every backend (a
+ * 0/1 selection GEMM for the columns, per-plane copies for the rows). */
+gen_status gen__nn_crop_hw(gen__tensor *out, const gen__tensor *x, int64_t oh, int64_t ow);
+
 /* [N, C, H, W] <-> [N, H*W, C] (allocated), the layout switch of attention blocks. */
 gen_status gen__nn_nchw_to_nlc(gen__tensor *out, const gen__tensor *x);
 gen_status gen__nn_nlc_to_nchw(gen__tensor *out, const gen__tensor *x, int64_t h, int64_t w);

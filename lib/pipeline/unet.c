@@ -345,12 +345,6 @@ gen_status gen__unet_forward(const gen__unet *u, gen__tensor *out, const gen__te
                           gen__tensor_str(context, b, sizeof b), cfg->in_channels,
                           cfg->cross_attention_dim);
     }
-    const int64_t mult = (int64_t)1 << (cfg->n_blocks - 1);
-    if (sample->shape[2] % mult || sample->shape[3] % mult)
-        return gen__error(GEN_EUNSUPPORTED,
-                          "unet: latent size %lldx%lld is not a multiple of %lld (%d blocks)",
-                          (long long)sample->shape[2], (long long)sample->shape[3], (long long)mult,
-                          cfg->n_blocks);
     const int64_t n = sample->shape[0], c0 = cfg->block_out_channels[0];
     gen__tensor temb = GEN__TENSOR_EMPTY, t1 = GEN__TENSOR_EMPTY, x = GEN__TENSOR_EMPTY;
     gen__tensor y = GEN__TENSOR_EMPTY;
@@ -431,6 +425,13 @@ gen_status gen__unet_forward(const gen__unet *u, gen__tensor *out, const gen__te
                                       (int64_t[]){n, x.shape[1], 2 * x.shape[2], 2 * x.shape[3]}));
             GEN__NN_TRY(gen__upsample_nearest2x(&y, &x));
             replace(&x, &y);
+            /* diffusers upsamples to the next skip's size (forward_upsample_size):
+             * an odd size 2h-1 when the stride-2 conv rounded up */
+            const gen__tensor *next = &skips[n_skips - 1];
+            if (next->shape[2] != x.shape[2] || next->shape[3] != x.shape[3]) {
+                GEN__NN_TRY(gen__nn_crop_hw(&y, &x, next->shape[2], next->shape[3]));
+                replace(&x, &y);
+            }
             GEN__NN_TRY(gen__nn_conv_forward(&b->sampler, &y, &x));
             replace(&x, &y);
         }
