@@ -1,7 +1,10 @@
 /* AutoencoderKL (diffusers) of Stable Diffusion: the decoder (post_quant_conv,
  * conv_in, mid block with single-head spatial attention, up blocks, conv_norm_out
  * + SiLU, conv_out) and the encoder (conv_in, down blocks with (0,1,0,1)-padded
- * stride-2 downsampling, mid block, conv_out -> moments, quant_conv). */
+ * stride-2 downsampling, mid block, conv_out -> moments, quant_conv).
+ *
+ * Threading: the object is immutable after create; forward passes follow the
+ * backend's rule (one thread at a time per backend), so one object per device. */
 #ifndef GEN_PIPELINE_VAE_H
 #define GEN_PIPELINE_VAE_H
 
