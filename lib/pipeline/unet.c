@@ -404,12 +404,13 @@ gen_status gen__unet_forward(const gen__unet *u, gen__tensor *out, const gen__te
     for (int i = 0; i < cfg->n_blocks; i++) {
         const unet_block *b = &u->up[i];
         for (int j = 0; j < b->n_layers; j++) {
-            gen__tensor *skip = &skips[--n_skips];
+            gen__tensor *skip = &skips[n_skips - 1]; /* still owned by the list on error */
             gen__tensor cat;
             GEN__NN_TRY(gen__nn_alloc(
                 &cat, &x, 4, (int64_t[]){n, x.shape[1] + skip->shape[1], x.shape[2], x.shape[3]}));
             st = gen__concat(&cat, &x, skip, 1);
             gen__tensor_free(skip);
+            n_skips--;
             replace(&x, &cat);
             if (st != GEN_OK)
                 goto done;

@@ -21,6 +21,7 @@
 #include <gen/gen.h>
 
 #include "backend/backend.h"
+#include "core/alloc.h"
 #include "model/model.h"
 #include "model/safetensors.h"
 #include "pipeline/text_encoder.h"
@@ -183,6 +184,14 @@ static double compare_tensors(const gen__tensor *a, const gen__tensor *b)
     free(x);
     free(y);
     return e;
+}
+
+static gen__tensor filled_tensor(int ndim, const int64_t *shape)
+{
+    gen__tensor t;
+    assert_int_equal(gen__tensor_alloc(&t, be, GEN__F32, ndim, shape), GEN_OK);
+    assert_int_equal(gen__fill(&t, 0.25f), GEN_OK);
+    return t;
 }
 
 /* ---- cases.json ------------------------------------------------------------------- */
@@ -697,6 +706,107 @@ static void test_bad_inputs(void **state)
     gen__tensor_free(&ctx);
 }
 
+/* ---- allocation failures ---------------------------------------------------------- */
+
+typedef struct stage_input {
+    gen__tensor x, ctx, z, img;
+    int32_t ids[2 * 77];
+} stage_input;
+
+static gen_status stage_text(stage_input *in, gen__tensor *out)
+{
+    return gen__text_encoder_forward(sd15.te, out, in->ids, 2, 77, 1);
+}
+
+static gen_status stage_unet(stage_input *in, gen__tensor *out)
+{
+    float t[2] = {400, 400};
+    return gen__unet_forward(sd15.unet, out, &in->x, t, &in->ctx);
+}
+
+static gen_status stage_decode(stage_input *in, gen__tensor *out)
+{
+    return gen__vae_decode(sd15.vae, out, &in->z);
+}
+
+static gen_status stage_encode(stage_input *in, gen__tensor *out)
+{
+    gen__tensor sd;
+    gen_status st = gen__vae_encode(sd15.vae, out, &sd, &in->img);
+    gen__tensor_free(&sd);
+    return st;
+}
+
+static gen_status stage_create(stage_input *in, gen__tensor *out)
+{
+    (void)in;
+    (void)out;
+    gen__unet *u = NULL;
+    gen__vae *v = NULL;
+    gen__text_encoder *te = NULL;
+    gen_status st =
+        gen__unet_create(&u, gen__model_unet_config(sd15.model), sd15.dw[GEN__PART_UNET]);
+    if (st == GEN_OK)
+        st = gen__vae_create(&v, gen__model_vae_config(sd15.model), sd15.dw[GEN__PART_VAE], true);
+    if (st == GEN_OK)
+        st = gen__text_encoder_create(&te, gen__model_text_config(sd15.model),
+                                      sd15.dw[GEN__PART_TEXT_ENCODER]);
+    gen__unet_destroy(u);
+    gen__vae_destroy(v);
+    gen__text_encoder_destroy(te);
+    return st;
+}
+
+/* Make allocation n (and every later one) fail, for n = 1, 2, ... until the
+ * stage succeeds: every failure is a clean error and leaves no device memory
+ * behind (host leaks are caught by the ASan build). */
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    stage_input in;
+    in.x = filled_tensor(4, (int64_t[]){2, 4, 8, 8});
+    in.ctx = filled_tensor(3, (int64_t[]){2, 77, 32});
+    in.z = filled_tensor(4, (int64_t[]){1, 4, 8, 8});
+    in.img = filled_tensor(4, (int64_t[]){1, 3, 64, 64});
+    for (int i = 0; i < 2 * 77; i++)
+        in.ids[i] = (i * 13) % 1000;
+    struct {
+        const char *name;
+        gen_status (*fn)(stage_input *, gen__tensor *);
+    } stages[] = {{"create", stage_create},
+                  {"text", stage_text},
+                  {"unet", stage_unet},
+                  {"decode", stage_decode},
+                  {"encode", stage_encode}};
+    for (size_t k = 0; k < sizeof stages / sizeof *stages; k++) {
+        gen__tensor out = GEN__TENSOR_EMPTY;
+        assert_int_equal(stages[k].fn(&in, &out), GEN_OK); /* warm-up: scratch at its size */
+        gen__tensor_free(&out);
+        const uint64_t base = mem_in_use();
+        long n = 1;
+        for (; n < 20000; n++) {
+            gen__alloc_fail_after(n, 1);
+            gen_status st = stages[k].fn(&in, &out);
+            gen__alloc_fail_after(0, 0);
+            gen__tensor_free(&out);
+            if (st == GEN_OK)
+                break;
+            if (st != GEN_ENOMEM && st != GEN_EDEVICE_OOM)
+                fail_msg("%s, allocation %ld failing: status %d (%s)", stages[k].name, n, st,
+                         gen_last_error_message());
+            if (mem_in_use() != base)
+                fail_msg("%s, allocation %ld failing: %llu device bytes left behind",
+                         stages[k].name, n, (unsigned long long)(mem_in_use() - base));
+        }
+        printf("  %-8s succeeds once %ld allocations may succeed\n", stages[k].name, n - 1);
+        assert_true(n < 20000);
+    }
+    gen__tensor_free(&in.x);
+    gen__tensor_free(&in.ctx);
+    gen__tensor_free(&in.z);
+    gen__tensor_free(&in.img);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -704,7 +814,8 @@ int main(void)
         cmocka_unit_test(test_vae_decode),      cmocka_unit_test(test_vae_encode),
         cmocka_unit_test(test_non_square),      cmocka_unit_test(test_single_file),
         cmocka_unit_test(test_single_file_sd2), cmocka_unit_test(test_fp16_variant),
-        cmocka_unit_test(test_bad_config),      cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_bad_config),      cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_bad_inputs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
