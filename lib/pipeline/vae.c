@@ -219,14 +219,17 @@ gen_status gen__vae_decode(const gen__vae *v, gen__tensor *image, const gen__ten
     }
     gen__tensor x = GEN__TENSOR_EMPTY, y = GEN__TENSOR_EMPTY;
     gen_status st;
-    GEN__NN_TRY(gen__tensor_alloc_like(&x, v->dec_in.w.backend, latents));
+    /* in the VAE's own dtype (it may run in f32 while the UNet runs in f16:
+     * force_upcast), then z = latents / scaling_factor (+ shift_factor) */
+    GEN__NN_TRY(gen__nn_alloc(&x, &v->dec_in.w, latents->ndim, latents->shape));
+    GEN__NN_TRY(gen__convert(&x, latents));
     if (cfg->has_shift_factor && cfg->shift_factor != 0.0) {
-        GEN__NN_TRY(gen__tensor_alloc_like(&y, x.backend, latents));
+        GEN__NN_TRY(gen__tensor_alloc_like(&y, x.backend, &x));
         GEN__NN_TRY(gen__fill(&y, (float)cfg->shift_factor));
-        GEN__NN_TRY(gen__axpby(&x, (float)(1.0 / cfg->scaling_factor), latents, 1.0f, &y));
+        GEN__NN_TRY(gen__axpby(&x, (float)(1.0 / cfg->scaling_factor), &x, 1.0f, &y));
         gen__tensor_free(&y);
     } else {
-        GEN__NN_TRY(gen__axpby(&x, (float)(1.0 / cfg->scaling_factor), latents, 0.0f, NULL));
+        GEN__NN_TRY(gen__scale(&x, &x, (float)(1.0 / cfg->scaling_factor)));
     }
     if (cfg->use_post_quant_conv) {
         GEN__NN_TRY(gen__nn_conv_forward(&v->post_quant, &y, &x));
@@ -313,7 +316,14 @@ gen_status gen__vae_encode(const gen__vae *v, gen__tensor *mean, gen__tensor *st
     }
     gen__tensor x = GEN__TENSOR_EMPTY, y = GEN__TENSOR_EMPTY;
     gen_status st;
-    GEN__NN_TRY(gen__nn_conv_forward(&v->enc_in, &x, image));
+    if (image->dtype != v->enc_in.w.dtype) { /* e.g. an f16 image into an f32 (upcast) VAE */
+        GEN__NN_TRY(gen__nn_alloc(&y, &v->enc_in.w, image->ndim, image->shape));
+        GEN__NN_TRY(gen__convert(&y, image));
+        GEN__NN_TRY(gen__nn_conv_forward(&v->enc_in, &x, &y));
+        gen__tensor_free(&y);
+    } else {
+        GEN__NN_TRY(gen__nn_conv_forward(&v->enc_in, &x, image));
+    }
     for (int i = 0; i < cfg->n_blocks; i++) {
         const vae_block *b = &v->down[i];
         for (int j = 0; j < b->n_layers; j++) {

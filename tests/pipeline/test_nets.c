@@ -452,6 +452,32 @@ static void test_vae_decode(void **state)
     }
 }
 
+/* Latents stored in f16 (an f16 UNet) into the f32 VAE: converted, and close
+ * to the f32 result (only the latents' f16 rounding differs). */
+static void test_vae_decode_f16_latents(void **state)
+{
+    (void)state;
+    gen__st_file *f = open_case(&cases[0]);
+    fx_tensor lat, ref;
+    assert_true(fx_get(f, "latents_final", &lat));
+    assert_true(fx_get(f, "decoded", &ref));
+    uint16_t *h = malloc(lat.numel * sizeof *h);
+    for (size_t i = 0; i < lat.numel; i++)
+        h[i] = gen__f32_to_f16(lat.f[i]);
+    gen__tensor z16, img;
+    assert_int_equal(gen__tensor_alloc(&z16, be, GEN__F16, lat.ndim, lat.shape), GEN_OK);
+    assert_int_equal(gen__tensor_upload(&z16, h, lat.numel * sizeof *h), GEN_OK);
+    assert_int_equal(gen__vae_decode(sd15.vae, &img, &z16), GEN_OK);
+    assert_int_equal(img.dtype, GEN__F32);
+    check("decoded (f16 in)", cases[0].name, &img, &ref, 1e-2);
+    gen__tensor_free(&img);
+    gen__tensor_free(&z16);
+    free(h);
+    fx_free(&lat);
+    fx_free(&ref);
+    gen__st_close(f);
+}
+
 /* img2img: init_latents = (mean + std * eps) * scaling_factor, where eps is the
  * generator's first draw: torch.randn((1,4,8,8)) with the case's seed (42). */
 static void test_vae_encode(void **state)
@@ -810,12 +836,12 @@ static void test_alloc_failures(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_text_encoder),    cmocka_unit_test(test_unet_step0),
-        cmocka_unit_test(test_vae_decode),      cmocka_unit_test(test_vae_encode),
-        cmocka_unit_test(test_non_square),      cmocka_unit_test(test_single_file),
-        cmocka_unit_test(test_single_file_sd2), cmocka_unit_test(test_fp16_variant),
-        cmocka_unit_test(test_bad_config),      cmocka_unit_test(test_alloc_failures),
-        cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_text_encoder),   cmocka_unit_test(test_unet_step0),
+        cmocka_unit_test(test_vae_decode),     cmocka_unit_test(test_vae_decode_f16_latents),
+        cmocka_unit_test(test_vae_encode),     cmocka_unit_test(test_non_square),
+        cmocka_unit_test(test_single_file),    cmocka_unit_test(test_single_file_sd2),
+        cmocka_unit_test(test_fp16_variant),   cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_alloc_failures), cmocka_unit_test(test_bad_inputs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
