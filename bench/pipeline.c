@@ -1,8 +1,8 @@
 /* Stage timings of the Stable Diffusion networks on cpu:0, one JSON object per
  * line: weight load + upload per part, text encoder (batch 2), UNet step
- * (batch 2 = CFG, and batch 1), VAE decode and encode; peak device memory and
- * the process's peak RSS. Inputs are deterministic pseudo-random tensors (the
- * weights come from the model), so only the speed is meaningful.
+ * (batch 2 = CFG, and batch 1; median after one warm-up), VAE decode and encode; peak device memory
+ * and the process's peak RSS. Inputs are deterministic pseudo-random tensors (the weights come from
+ * the model), so only the speed is meaningful.
  *
  * Usage: bench_pipeline MODEL [image_size=64] [unet_repeats=3] [threads=0]
  *   MODEL: a diffusers folder or a single .safetensors file.
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <gen/gen.h>
 
@@ -32,7 +33,19 @@ static void die(const char *what)
     exit(1);
 }
 
-static double now(void) { return (double)gen__monotonic_ns() * 1e-9; }
+static double now(void)
+{
+    return (double)gen__monotonic_ns() * 1e-9;
+}
+
+/* CPU time of the whole process (all threads): on a shared machine wall time
+ * varies with the neighbours' load, the CPU seconds a stage needs much less. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -71,14 +84,15 @@ static gen__tensor filled(gen__backend *be, int nd, const int64_t *shape, float 
     return t;
 }
 
-static void emit(const char *stage, const char *extra, double seconds, gen__backend *be)
+static void emit(const char *stage, const char *extra, double seconds, double cpu_seconds,
+                 gen__backend *be)
 {
     gen__backend_mem_info mi;
     gen__backend_memory(be, &mi);
     printf("{\"bench\":\"pipeline\",\"model\":\"%s\",\"image\":%d,\"stage\":\"%s\"%s,"
-           "\"seconds\":%.4f,\"device_in_use_mb\":%.1f,\"device_peak_mb\":%.1f,"
+           "\"seconds\":%.4f,\"cpu_seconds\":%.4f,\"device_in_use_mb\":%.1f,\"device_peak_mb\":%.1f,"
            "\"peak_rss_mb\":%.1f}\n",
-           model_path, image_size, stage, extra, seconds, (double)mi.bytes_in_use / 1048576.0,
+           model_path, image_size, stage, extra, seconds, cpu_seconds, (double)mi.bytes_in_use / 1048576.0,
            (double)mi.peak_bytes / 1048576.0, peak_rss_mb());
     fflush(stdout);
 }
@@ -101,23 +115,25 @@ int main(int argc, char **argv)
     if (gen__cpu_backend_create(&be, &o) != GEN_OK)
         die("cpu backend");
     gen__model *m;
-    double t0 = now();
+    double t0 = now(), c0 = cpu_now();
     if (gen__model_open(&m, model_path, NULL) != GEN_OK)
         die("open");
-    emit("open", "", now() - t0, be);
+    emit("open", "", now() - t0, cpu_now() - c0, be);
 
     gen__device_weights *dw[GEN__PART_COUNT];
     for (int p = 0; p < GEN__PART_COUNT; p++) {
         gen__host_weights *hw;
         t0 = now();
+        c0 = cpu_now();
         if (gen__host_weights_from_model(&hw, m, (gen__part)p) != GEN_OK ||
             gen__device_weights_upload(&dw[p], hw, be, GEN__F32) != GEN_OK)
             die("weights");
         gen__host_weights_destroy(hw);
         char extra[96];
         snprintf(extra, sizeof extra, ",\"part\":\"%s\",\"weights_mb\":%.1f",
-                 gen__part_name((gen__part)p), (double)gen__device_weights_bytes(dw[p]) / 1048576.0);
-        emit("upload", extra, now() - t0, be);
+                 gen__part_name((gen__part)p),
+                 (double)gen__device_weights_bytes(dw[p]) / 1048576.0);
+        emit("upload", extra, now() - t0, cpu_now() - c0, be);
     }
     gen__text_encoder *te;
     gen__unet *unet;
@@ -133,16 +149,18 @@ int main(int argc, char **argv)
     for (int i = 0; i < 2 * 77; i++)
         ids[i] = (int32_t)((i * 37 + 11) % tc->vocab_size);
     gen__tensor emb;
-    double s[64];
+    double s[64], c[64];
     for (int r = 0; r < repeats; r++) {
         t0 = now();
+        c0 = cpu_now();
         if (gen__text_encoder_forward(te, &emb, ids, 2, 77, 0) != GEN_OK)
             die("text encoder");
         s[r] = now() - t0;
+        c[r] = cpu_now() - c0;
         if (r + 1 < repeats)
             gen__tensor_free(&emb);
     }
-    emit("text_encoder", ",\"batch\":2", median(s, repeats), be);
+    emit("text_encoder", ",\"batch\":2", median(s, repeats), median(c, repeats), be);
 
     const gen__unet_config *uc = gen__model_unet_config(m);
     const int f = gen__vae_scale_factor(vae);
@@ -153,15 +171,23 @@ int main(int argc, char **argv)
         if (gen__tensor_view3(&ctx, &emb, batch, 77, emb.shape[2], 0) != GEN_OK)
             die("view");
         float t[2] = {500.0f, 500.0f};
+        /* one untimed warm-up (scratch growth, first touch of the weights) */
+        if (gen__unet_forward(unet, &out, &x, t, &ctx) != GEN_OK)
+            die("unet");
+        gen__tensor_free(&out);
         gen__backend_reset_peak(be);
         for (int r = 0; r < repeats; r++) {
             t0 = now();
+            c0 = cpu_now();
+        c0 = cpu_now();
             if (gen__unet_forward(unet, &out, &x, t, &ctx) != GEN_OK)
                 die("unet");
             s[r] = now() - t0;
+            c[r] = cpu_now() - c0;
+        c[r] = cpu_now() - c0;
             gen__tensor_free(&out);
         }
-        emit("unet_step", batch == 2 ? ",\"batch\":2" : ",\"batch\":1", median(s, repeats), be);
+        emit("unet_step", batch == 2 ? ",\"batch\":2" : ",\"batch\":1", median(s, repeats), median(c, repeats), be);
         gen__tensor_free(&x);
     }
     gen__tensor_free(&emb);
@@ -171,24 +197,28 @@ int main(int argc, char **argv)
     int vr = repeats < 3 ? repeats : 3;
     for (int r = 0; r < vr; r++) {
         t0 = now();
+        c0 = cpu_now();
         if (gen__vae_decode(vae, &img, &z) != GEN_OK)
             die("vae decode");
         s[r] = now() - t0;
+        c[r] = cpu_now() - c0;
         if (r + 1 < vr)
             gen__tensor_free(&img);
     }
-    emit("vae_decode", ",\"batch\":1", median(s, vr), be);
+    emit("vae_decode", ",\"batch\":1", median(s, vr), median(c, vr), be);
     gen__tensor mean, sd;
     gen__backend_reset_peak(be);
     for (int r = 0; r < vr; r++) {
         t0 = now();
+        c0 = cpu_now();
         if (gen__vae_encode(vae, &mean, &sd, &img) != GEN_OK)
             die("vae encode");
         s[r] = now() - t0;
+        c[r] = cpu_now() - c0;
         gen__tensor_free(&mean);
         gen__tensor_free(&sd);
     }
-    emit("vae_encode", ",\"batch\":1", median(s, vr), be);
+    emit("vae_encode", ",\"batch\":1", median(s, vr), median(c, vr), be);
     gen__tensor_free(&img);
     gen__tensor_free(&z);
 

@@ -5,14 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
-
-#define TRY(expr)                 \
-    do {                          \
-        st = (expr);              \
-        if (st != GEN_OK)         \
-            goto done;            \
-    } while (0)
 
 gen_status gen__nn_name(char *buf, const char *prefix, const char *suffix)
 {
@@ -41,14 +35,16 @@ gen_status gen__nn_bind_linear(const gen__device_weights *w, const char *prefix,
     gen_status st = gen__nn_name(name, prefix, "weight");
     if (st != GEN_OK)
         return st;
-    bool found = false;
-    gen__tensor w4;
-    /* LDM checkpoints store the VAE attention projections as 1x1 convs. */
-    if (gen__weights_get_opt(w, name, 4, (int64_t[]){out, in, 1, 1}, &w4, &found) == GEN_OK &&
-        found)
-        st = gen__tensor_view2(&l->w, &w4, out, in, 0);
-    else
+    const gen__tensor *stored = gen__weights_peek(w, name);
+    if (stored && stored->ndim == 4) {
+        /* LDM checkpoints store the VAE attention projections as 1x1 convs */
+        gen__tensor w4;
+        st = gen__weights_get(w, name, 4, (int64_t[]){out, in, 1, 1}, &w4);
+        if (st == GEN_OK)
+            st = gen__tensor_view2(&l->w, &w4, out, in, 0);
+    } else {
         st = gen__weights_get(w, name, 2, (int64_t[]){out, in}, &l->w);
+    }
     if (st == GEN_OK && bias)
         st = bind_bias(w, prefix, out, &l->b);
     return st;
@@ -91,31 +87,30 @@ gen_status gen__nn_bind_resnet(const gen__device_weights *w, const char *prefix,
     gen_status st;
     memset(r, 0, sizeof *r);
     r->out_scale = 1.0f;
-    TRY(gen__nn_name(name, prefix, "norm1"));
-    TRY(gen__nn_bind_norm(w, name, cin, groups, eps, &r->norm1));
-    TRY(gen__nn_name(name, prefix, "conv1"));
-    TRY(gen__nn_bind_conv(w, name, cout, cin, 3, 1, 1, &r->conv1));
-    TRY(gen__nn_name(name, prefix, "norm2"));
-    TRY(gen__nn_bind_norm(w, name, cout, groups, eps, &r->norm2));
-    TRY(gen__nn_name(name, prefix, "conv2"));
-    TRY(gen__nn_bind_conv(w, name, cout, cout, 3, 1, 1, &r->conv2));
+    GEN__NN_TRY(gen__nn_name(name, prefix, "norm1"));
+    GEN__NN_TRY(gen__nn_bind_norm(w, name, cin, groups, eps, &r->norm1));
+    GEN__NN_TRY(gen__nn_name(name, prefix, "conv1"));
+    GEN__NN_TRY(gen__nn_bind_conv(w, name, cout, cin, 3, 1, 1, &r->conv1));
+    GEN__NN_TRY(gen__nn_name(name, prefix, "norm2"));
+    GEN__NN_TRY(gen__nn_bind_norm(w, name, cout, groups, eps, &r->norm2));
+    GEN__NN_TRY(gen__nn_name(name, prefix, "conv2"));
+    GEN__NN_TRY(gen__nn_bind_conv(w, name, cout, cout, 3, 1, 1, &r->conv2));
     r->has_temb = temb_channels > 0;
     if (r->has_temb) {
-        TRY(gen__nn_name(name, prefix, "time_emb_proj"));
-        TRY(gen__nn_bind_linear(w, name, cout, temb_channels, true, &r->temb));
+        GEN__NN_TRY(gen__nn_name(name, prefix, "time_emb_proj"));
+        GEN__NN_TRY(gen__nn_bind_linear(w, name, cout, temb_channels, true, &r->temb));
     }
     r->has_shortcut = cin != cout;
     if (r->has_shortcut) {
-        TRY(gen__nn_name(name, prefix, "conv_shortcut"));
-        TRY(gen__nn_bind_conv(w, name, cout, cin, 1, 1, 0, &r->shortcut));
+        GEN__NN_TRY(gen__nn_name(name, prefix, "conv_shortcut"));
+        GEN__NN_TRY(gen__nn_bind_conv(w, name, cout, cin, 1, 1, 0, &r->shortcut));
     }
 done:
     return st;
 }
 
 gen_status gen__nn_bind_attn(const gen__device_weights *w, const char *prefix, int64_t qdim,
-                             int64_t kvdim, int64_t dim, int heads, bool qkv_bias,
-                             gen__nn_attn *a)
+                             int64_t kvdim, int64_t dim, int heads, bool qkv_bias, gen__nn_attn *a)
 {
     char name[GEN__NN_NAME_MAX];
     gen_status st;
@@ -124,14 +119,14 @@ gen_status gen__nn_bind_attn(const gen__device_weights *w, const char *prefix, i
     if (heads < 1 || dim % heads)
         return gen__error(GEN_EINVAL, "%s: %lld channels cannot be split into %d heads", prefix,
                           (long long)dim, heads);
-    TRY(gen__nn_name(name, prefix, "to_q"));
-    TRY(gen__nn_bind_linear(w, name, dim, qdim, qkv_bias, &a->q));
-    TRY(gen__nn_name(name, prefix, "to_k"));
-    TRY(gen__nn_bind_linear(w, name, dim, kvdim, qkv_bias, &a->k));
-    TRY(gen__nn_name(name, prefix, "to_v"));
-    TRY(gen__nn_bind_linear(w, name, dim, kvdim, qkv_bias, &a->v));
-    TRY(gen__nn_name(name, prefix, "to_out.0"));
-    TRY(gen__nn_bind_linear(w, name, qdim, dim, true, &a->out));
+    GEN__NN_TRY(gen__nn_name(name, prefix, "to_q"));
+    GEN__NN_TRY(gen__nn_bind_linear(w, name, dim, qdim, qkv_bias, &a->q));
+    GEN__NN_TRY(gen__nn_name(name, prefix, "to_k"));
+    GEN__NN_TRY(gen__nn_bind_linear(w, name, dim, kvdim, qkv_bias, &a->k));
+    GEN__NN_TRY(gen__nn_name(name, prefix, "to_v"));
+    GEN__NN_TRY(gen__nn_bind_linear(w, name, dim, kvdim, qkv_bias, &a->v));
+    GEN__NN_TRY(gen__nn_name(name, prefix, "to_out.0"));
+    GEN__NN_TRY(gen__nn_bind_linear(w, name, qdim, dim, true, &a->out));
 done:
     return st;
 }
@@ -143,7 +138,10 @@ gen_status gen__nn_alloc(gen__tensor *out, const gen__tensor *like, int ndim, co
     return gen__tensor_alloc(out, like->backend, like->dtype, ndim, shape);
 }
 
-static const gen__tensor *opt(const gen__tensor *t) { return t->ndim ? t : NULL; }
+static const gen__tensor *opt(const gen__tensor *t)
+{
+    return t->ndim ? t : NULL;
+}
 
 gen_status gen__nn_linear_forward(const gen__nn_linear *l, gen__tensor *out, const gen__tensor *x)
 {
@@ -165,10 +163,10 @@ gen_status gen__nn_conv_forward(const gen__nn_conv *c, gen__tensor *out, const g
         return gen__error(GEN_EINVAL, "conv2d: input %s is not [N,C,H,W]",
                           gen__tensor_str(x, a, sizeof a));
     }
-    int64_t ho = gen__conv2d_out_size(x->shape[2], (int)c->w.shape[2], c->p.stride_h,
-                                      c->p.pad_top, c->p.pad_bottom);
-    int64_t wo = gen__conv2d_out_size(x->shape[3], (int)c->w.shape[3], c->p.stride_w,
-                                      c->p.pad_left, c->p.pad_right);
+    int64_t ho = gen__conv2d_out_size(x->shape[2], (int)c->w.shape[2], c->p.stride_h, c->p.pad_top,
+                                      c->p.pad_bottom);
+    int64_t wo = gen__conv2d_out_size(x->shape[3], (int)c->w.shape[3], c->p.stride_w, c->p.pad_left,
+                                      c->p.pad_right);
     if (ho < 1 || wo < 1)
         return gen__error(GEN_EINVAL, "conv2d: input %lldx%lld too small for the kernel",
                           (long long)x->shape[2], (long long)x->shape[3]);
@@ -181,8 +179,8 @@ gen_status gen__nn_conv_forward(const gen__nn_conv *c, gen__tensor *out, const g
     return st;
 }
 
-gen_status gen__nn_group_norm_forward(const gen__nn_norm *n, gen__tensor *out,
-                                      const gen__tensor *x, bool silu)
+gen_status gen__nn_group_norm_forward(const gen__nn_norm *n, gen__tensor *out, const gen__tensor *x,
+                                      bool silu)
 {
     gen_status st = gen__tensor_alloc_like(out, x->backend, x);
     if (st == GEN_OK)
@@ -192,8 +190,7 @@ gen_status gen__nn_group_norm_forward(const gen__nn_norm *n, gen__tensor *out,
     return st;
 }
 
-gen_status gen__nn_layer_norm_forward(const gen__nn_norm *n, gen__tensor *out,
-                                      const gen__tensor *x)
+gen_status gen__nn_layer_norm_forward(const gen__nn_norm *n, gen__tensor *out, const gen__tensor *x)
 {
     gen_status st = gen__tensor_alloc_like(out, x->backend, x);
     if (st == GEN_OK)
@@ -209,8 +206,8 @@ gen_status gen__nn_resnet_forward(const gen__nn_resnet *r, gen__tensor *out, con
     gen__tensor h = GEN__TENSOR_EMPTY, h2 = GEN__TENSOR_EMPTY, t = GEN__TENSOR_EMPTY;
     gen__tensor sc = GEN__TENSOR_EMPTY, res = GEN__TENSOR_EMPTY;
     gen_status st;
-    TRY(gen__nn_group_norm_forward(&r->norm1, &h, x, true));
-    TRY(gen__nn_conv_forward(&r->conv1, &h2, &h));
+    GEN__NN_TRY(gen__nn_group_norm_forward(&r->norm1, &h, x, true));
+    GEN__NN_TRY(gen__nn_conv_forward(&r->conv1, &h2, &h));
     gen__tensor_free(&h);
     if (r->has_temb) {
         if (!temb_act) {
@@ -218,23 +215,24 @@ gen_status gen__nn_resnet_forward(const gen__nn_resnet *r, gen__tensor *out, con
             goto done;
         }
         gen__tensor t4;
-        TRY(gen__nn_linear_forward(&r->temb, &t, temb_act));
-        TRY(gen__tensor_view4(&t4, &t, t.shape[0], t.shape[1], 1, 1, 0));
-        TRY(gen__add(&h2, &h2, &t4));
+        GEN__NN_TRY(gen__nn_linear_forward(&r->temb, &t, temb_act));
+        GEN__NN_TRY(gen__tensor_view4(&t4, &t, t.shape[0], t.shape[1], 1, 1, 0));
+        GEN__NN_TRY(gen__add(&h2, &h2, &t4));
         gen__tensor_free(&t);
     }
-    TRY(gen__group_norm(&h2, &h2, &r->norm2.g, &r->norm2.b, r->norm2.groups, r->norm2.eps, true));
-    TRY(gen__nn_conv_forward(&r->conv2, &res, &h2));
+    GEN__NN_TRY(
+        gen__group_norm(&h2, &h2, &r->norm2.g, &r->norm2.b, r->norm2.groups, r->norm2.eps, true));
+    GEN__NN_TRY(gen__nn_conv_forward(&r->conv2, &res, &h2));
     gen__tensor_free(&h2);
     if (r->has_shortcut) {
-        TRY(gen__nn_conv_forward(&r->shortcut, &sc, x));
-        TRY(gen__add(&res, &res, &sc));
+        GEN__NN_TRY(gen__nn_conv_forward(&r->shortcut, &sc, x));
+        GEN__NN_TRY(gen__add(&res, &res, &sc));
         gen__tensor_free(&sc);
     } else {
-        TRY(gen__add(&res, &res, x));
+        GEN__NN_TRY(gen__add(&res, &res, x));
     }
     if (r->out_scale != 1.0f)
-        TRY(gen__scale(&res, &res, 1.0f / r->out_scale));
+        GEN__NN_TRY(gen__scale(&res, &res, 1.0f / r->out_scale));
     *out = res;
     res = (gen__tensor)GEN__TENSOR_EMPTY;
 done:
@@ -254,16 +252,16 @@ gen_status gen__nn_attn_forward(const gen__nn_attn *a, gen__tensor *out, const g
     gen_status st;
     if (!ctx)
         ctx = x;
-    TRY(gen__nn_linear_forward(&a->q, &q, x));
-    TRY(gen__nn_linear_forward(&a->k, &k, ctx));
-    TRY(gen__nn_linear_forward(&a->v, &v, ctx));
-    TRY(gen__tensor_alloc_like(&o, q.backend, &q));
+    GEN__NN_TRY(gen__nn_linear_forward(&a->q, &q, x));
+    GEN__NN_TRY(gen__nn_linear_forward(&a->k, &k, ctx));
+    GEN__NN_TRY(gen__nn_linear_forward(&a->v, &v, ctx));
+    GEN__NN_TRY(gen__tensor_alloc_like(&o, q.backend, &q));
     float scale = (float)(1.0 / sqrt((double)(a->dim / a->heads)));
-    TRY(gen__attention(&o, &q, &k, &v, a->heads, scale, causal));
+    GEN__NN_TRY(gen__attention(&o, &q, &k, &v, a->heads, scale, causal));
     gen__tensor_free(&q);
     gen__tensor_free(&k);
     gen__tensor_free(&v);
-    TRY(gen__nn_linear_forward(&a->out, out, &o));
+    GEN__NN_TRY(gen__nn_linear_forward(&a->out, out, &o));
 done:
     gen__tensor_free(&q);
     gen__tensor_free(&k);
@@ -296,6 +294,65 @@ gen_status gen__nn_nlc_to_nchw(gen__tensor *out, const gen__tensor *x, int64_t h
         st = gen__tensor_view3(&flat, out, n, c, h * w, 0);
     if (st == GEN_OK)
         st = gen__transpose(&flat, x);
+    if (st != GEN_OK)
+        gen__tensor_free(out);
+    return st;
+}
+
+/* Columns [0, ow) of x viewed as [rows, W]: x @ S with S[W, ow] the identity's
+ * first ow columns. */
+static gen_status crop_cols(gen__tensor *out, const gen__tensor *x, int64_t rows, int64_t w,
+                            int64_t ow)
+{
+    gen__tensor sel = GEN__TENSOR_EMPTY, sel32 = GEN__TENSOR_EMPTY, x2, o2;
+    gen_status st;
+    float *host = gen__calloc((size_t)(w * ow), sizeof *host);
+    if (!host)
+        return gen__error(GEN_ENOMEM, "crop: out of memory");
+    for (int64_t i = 0; i < ow; i++)
+        host[i * ow + i] = 1.0f;
+    GEN__NN_TRY(gen__tensor_alloc(&sel32, x->backend, GEN__F32, 2, (int64_t[]){w, ow}));
+    GEN__NN_TRY(gen__tensor_upload(&sel32, host, (size_t)(w * ow) * sizeof *host));
+    GEN__NN_TRY(gen__nn_alloc(&sel, x, 2, (int64_t[]){w, ow}));
+    GEN__NN_TRY(gen__convert(&sel, &sel32));
+    GEN__NN_TRY(gen__tensor_view2(&x2, x, rows, w, 0));
+    GEN__NN_TRY(gen__tensor_view2(&o2, out, rows, ow, 0));
+    GEN__NN_TRY(gen__gemm(&o2, &x2, &sel, false, false, 1.0f, 0.0f));
+done:
+    gen__free(host);
+    gen__tensor_free(&sel);
+    gen__tensor_free(&sel32);
+    return st;
+}
+
+gen_status gen__nn_crop_hw(gen__tensor *out, const gen__tensor *x, int64_t oh, int64_t ow)
+{
+    const int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2], w = x->shape[3];
+    gen__tensor tmp = GEN__TENSOR_EMPTY;
+    gen_status st;
+    *out = (gen__tensor)GEN__TENSOR_EMPTY;
+    if (x->ndim != 4 || oh < 1 || ow < 1 || oh > h || ow > w)
+        return gen__error(GEN_EINVAL, "crop: %lldx%lld from %lldx%lld", (long long)oh,
+                          (long long)ow, (long long)h, (long long)w);
+    /* columns first into tmp [N, C, H, ow], then the first oh rows of each plane */
+    GEN__NN_TRY(gen__nn_alloc(&tmp, x, 4, (int64_t[]){n, c, h, ow}));
+    if (ow < w)
+        GEN__NN_TRY(crop_cols(&tmp, x, n * c * h, w, ow));
+    else
+        GEN__NN_TRY(gen__tensor_copy(&tmp, x));
+    if (oh == h) {
+        *out = tmp;
+        return GEN_OK;
+    }
+    GEN__NN_TRY(gen__nn_alloc(out, x, 4, (int64_t[]){n, c, oh, ow}));
+    for (int64_t p = 0; p < n * c; p++) {
+        gen__tensor src, dst;
+        GEN__NN_TRY(gen__tensor_view2(&src, &tmp, 1, oh * ow, p * h * ow));
+        GEN__NN_TRY(gen__tensor_view2(&dst, out, 1, oh * ow, p * oh * ow));
+        GEN__NN_TRY(gen__tensor_copy(&dst, &src));
+    }
+done:
+    gen__tensor_free(&tmp);
     if (st != GEN_OK)
         gen__tensor_free(out);
     return st;

@@ -15,6 +15,14 @@
 #include "backend/backend.h"
 #include "pipeline/weights.h"
 
+/* st = expr; on failure jump to the function's `done:` cleanup label. */
+#define GEN__NN_TRY(expr)                                                                          \
+    do {                                                                                           \
+        st = (expr);                                                                               \
+        if (st != GEN_OK)                                                                          \
+            goto done;                                                                             \
+    } while (0)
+
 /* Longest weight name the networks build. */
 #define GEN__NN_NAME_MAX 192
 
@@ -73,20 +81,18 @@ gen_status gen__nn_bind_resnet(const gen__device_weights *w, const char *prefix,
 /* Attention at prefix: to_q [dim, qdim], to_k/to_v [dim, kvdim], to_out.0 [qdim, dim]
  * with bias; q/k/v biases when qkv_bias. */
 gen_status gen__nn_bind_attn(const gen__device_weights *w, const char *prefix, int64_t qdim,
-                             int64_t kvdim, int64_t dim, int heads, bool qkv_bias,
-                             gen__nn_attn *a);
+                             int64_t kvdim, int64_t dim, int heads, bool qkv_bias, gen__nn_attn *a);
 
 /* Allocate an uninitialised tensor like `shape` on x's backend and dtype. */
-gen_status gen__nn_alloc(gen__tensor *out, const gen__tensor *like, int ndim,
-                         const int64_t *shape);
+gen_status gen__nn_alloc(gen__tensor *out, const gen__tensor *like, int ndim, const int64_t *shape);
 
 /* out (allocated) = x @ w^T + b over x's last dimension. */
 gen_status gen__nn_linear_forward(const gen__nn_linear *l, gen__tensor *out, const gen__tensor *x);
 /* out (allocated) = conv2d(x). */
 gen_status gen__nn_conv_forward(const gen__nn_conv *c, gen__tensor *out, const gen__tensor *x);
 /* out (allocated) = group_norm(x) [+ silu]. */
-gen_status gen__nn_group_norm_forward(const gen__nn_norm *n, gen__tensor *out,
-                                      const gen__tensor *x, bool silu);
+gen_status gen__nn_group_norm_forward(const gen__nn_norm *n, gen__tensor *out, const gen__tensor *x,
+                                      bool silu);
 /* out (allocated) = layer_norm(x). */
 gen_status gen__nn_layer_norm_forward(const gen__nn_norm *n, gen__tensor *out,
                                       const gen__tensor *x);
@@ -98,6 +104,12 @@ gen_status gen__nn_resnet_forward(const gen__nn_resnet *r, gen__tensor *out, con
  * ctx NULL = self-attention; scale 1/sqrt(head_dim). */
 gen_status gen__nn_attn_forward(const gen__nn_attn *a, gen__tensor *out, const gen__tensor *x,
                                 const gen__tensor *ctx, bool causal);
+
+/* out (allocated) = x[:, :, :oh, :ow] (oh <= H, ow <= W). Used after a 2x
+ * nearest upsample to reach an odd skip size: nearest-resizing n -> 2n-1 is
+ * exactly "upsample 2x, drop the last row/column". Exact on every backend (a
+ * 0/1 selection GEMM for the columns, per-plane copies for the rows). */
+gen_status gen__nn_crop_hw(gen__tensor *out, const gen__tensor *x, int64_t oh, int64_t ow);
 
 /* [N, C, H, W] <-> [N, H*W, C] (allocated), the layout switch of attention blocks. */
 gen_status gen__nn_nchw_to_nlc(gen__tensor *out, const gen__tensor *x);

@@ -9,13 +9,6 @@
 #include "core/error.h"
 #include "pipeline/nn.h"
 
-#define TRY(expr)                 \
-    do {                          \
-        st = (expr);              \
-        if (st != GEN_OK)         \
-            goto done;            \
-    } while (0)
-
 typedef struct clip_layer {
     gen__nn_norm ln1, ln2;
     gen__nn_attn attn; /* q_proj/k_proj/v_proj/out_proj bound into diffusers' shape */
@@ -57,17 +50,17 @@ gen_status gen__text_encoder_create(gen__text_encoder **out, const gen__text_con
     }
     te->act = cfg->hidden_act == GEN__ACT_GELU ? GEN__UNARY_GELU : GEN__UNARY_QUICK_GELU;
     /* transformers 4 files say text_model.embeddings..., transformers 5 drops the prefix */
-    const char *root = gen__weights_has(w, "text_model.embeddings.token_embedding.weight")
-                           ? "text_model"
-                           : "";
+    const char *root =
+        gen__weights_has(w, "text_model.embeddings.token_embedding.weight") ? "text_model" : "";
     char base[GEN__NN_NAME_MAX], name[GEN__NN_NAME_MAX];
-    TRY(gen__nn_name(base, root, "embeddings"));
-    TRY(gen__nn_name(name, base, "token_embedding.weight"));
-    TRY(gen__weights_get(w, name, 2, (int64_t[]){cfg->vocab_size, d}, &te->tok_emb));
-    TRY(gen__nn_name(name, base, "position_embedding.weight"));
-    TRY(gen__weights_get(w, name, 2, (int64_t[]){cfg->max_position_embeddings, d}, &te->pos_emb));
-    TRY(gen__nn_name(name, root, "final_layer_norm"));
-    TRY(gen__nn_bind_norm(w, name, d, 0, eps, &te->final_ln));
+    GEN__NN_TRY(gen__nn_name(base, root, "embeddings"));
+    GEN__NN_TRY(gen__nn_name(name, base, "token_embedding.weight"));
+    GEN__NN_TRY(gen__weights_get(w, name, 2, (int64_t[]){cfg->vocab_size, d}, &te->tok_emb));
+    GEN__NN_TRY(gen__nn_name(name, base, "position_embedding.weight"));
+    GEN__NN_TRY(
+        gen__weights_get(w, name, 2, (int64_t[]){cfg->max_position_embeddings, d}, &te->pos_emb));
+    GEN__NN_TRY(gen__nn_name(name, root, "final_layer_norm"));
+    GEN__NN_TRY(gen__nn_bind_norm(w, name, d, 0, eps, &te->final_ln));
     te->layers = gen__calloc((size_t)cfg->num_hidden_layers, sizeof *te->layers);
     if (!te->layers) {
         st = gen__error(GEN_ENOMEM, "text encoder: out of memory");
@@ -78,25 +71,25 @@ gen_status gen__text_encoder_create(gen__text_encoder **out, const gen__text_con
         clip_layer *l = &te->layers[i];
         char layer[GEN__NN_NAME_MAX], lname[32];
         snprintf(lname, sizeof lname, "encoder.layers.%d", i);
-        TRY(gen__nn_name(layer, root, lname));
-        TRY(gen__nn_name(name, layer, "layer_norm1"));
-        TRY(gen__nn_bind_norm(w, name, d, 0, eps, &l->ln1));
-        TRY(gen__nn_name(name, layer, "layer_norm2"));
-        TRY(gen__nn_bind_norm(w, name, d, 0, eps, &l->ln2));
+        GEN__NN_TRY(gen__nn_name(layer, root, lname));
+        GEN__NN_TRY(gen__nn_name(name, layer, "layer_norm1"));
+        GEN__NN_TRY(gen__nn_bind_norm(w, name, d, 0, eps, &l->ln1));
+        GEN__NN_TRY(gen__nn_name(name, layer, "layer_norm2"));
+        GEN__NN_TRY(gen__nn_bind_norm(w, name, d, 0, eps, &l->ln2));
         l->attn.heads = cfg->num_attention_heads;
         l->attn.dim = d;
-        TRY(name2(name, layer, "self_attn", "q_proj"));
-        TRY(gen__nn_bind_linear(w, name, d, d, true, &l->attn.q));
-        TRY(name2(name, layer, "self_attn", "k_proj"));
-        TRY(gen__nn_bind_linear(w, name, d, d, true, &l->attn.k));
-        TRY(name2(name, layer, "self_attn", "v_proj"));
-        TRY(gen__nn_bind_linear(w, name, d, d, true, &l->attn.v));
-        TRY(name2(name, layer, "self_attn", "out_proj"));
-        TRY(gen__nn_bind_linear(w, name, d, d, true, &l->attn.out));
-        TRY(name2(name, layer, "mlp", "fc1"));
-        TRY(gen__nn_bind_linear(w, name, inter, d, true, &l->fc1));
-        TRY(name2(name, layer, "mlp", "fc2"));
-        TRY(gen__nn_bind_linear(w, name, d, inter, true, &l->fc2));
+        GEN__NN_TRY(name2(name, layer, "self_attn", "q_proj"));
+        GEN__NN_TRY(gen__nn_bind_linear(w, name, d, d, true, &l->attn.q));
+        GEN__NN_TRY(name2(name, layer, "self_attn", "k_proj"));
+        GEN__NN_TRY(gen__nn_bind_linear(w, name, d, d, true, &l->attn.k));
+        GEN__NN_TRY(name2(name, layer, "self_attn", "v_proj"));
+        GEN__NN_TRY(gen__nn_bind_linear(w, name, d, d, true, &l->attn.v));
+        GEN__NN_TRY(name2(name, layer, "self_attn", "out_proj"));
+        GEN__NN_TRY(gen__nn_bind_linear(w, name, d, d, true, &l->attn.out));
+        GEN__NN_TRY(name2(name, layer, "mlp", "fc1"));
+        GEN__NN_TRY(gen__nn_bind_linear(w, name, inter, d, true, &l->fc1));
+        GEN__NN_TRY(name2(name, layer, "mlp", "fc2"));
+        GEN__NN_TRY(gen__nn_bind_linear(w, name, d, inter, true, &l->fc2));
     }
 done:
     if (st != GEN_OK) {
@@ -115,23 +108,26 @@ void gen__text_encoder_destroy(gen__text_encoder *te)
     gen__free(te);
 }
 
-int gen__text_encoder_hidden_size(const gen__text_encoder *te) { return te->cfg.hidden_size; }
+int gen__text_encoder_hidden_size(const gen__text_encoder *te)
+{
+    return te->cfg.hidden_size;
+}
 
 /* x += attn(ln1(x)); x += fc2(act(fc1(ln2(x)))) */
 static gen_status layer_forward(const gen__text_encoder *te, const clip_layer *l, gen__tensor *x)
 {
     gen__tensor h = GEN__TENSOR_EMPTY, a = GEN__TENSOR_EMPTY, m = GEN__TENSOR_EMPTY;
     gen_status st;
-    TRY(gen__nn_layer_norm_forward(&l->ln1, &h, x));
-    TRY(gen__nn_attn_forward(&l->attn, &a, &h, NULL, true));
-    TRY(gen__add(x, x, &a));
+    GEN__NN_TRY(gen__nn_layer_norm_forward(&l->ln1, &h, x));
+    GEN__NN_TRY(gen__nn_attn_forward(&l->attn, &a, &h, NULL, true));
+    GEN__NN_TRY(gen__add(x, x, &a));
     gen__tensor_free(&a);
-    TRY(gen__layer_norm(&h, x, &l->ln2.g, &l->ln2.b, l->ln2.eps));
-    TRY(gen__nn_linear_forward(&l->fc1, &m, &h));
-    TRY(gen__unary(&m, &m, te->act));
+    GEN__NN_TRY(gen__layer_norm(&h, x, &l->ln2.g, &l->ln2.b, l->ln2.eps));
+    GEN__NN_TRY(gen__nn_linear_forward(&l->fc1, &m, &h));
+    GEN__NN_TRY(gen__unary(&m, &m, te->act));
     gen__tensor_free(&h);
-    TRY(gen__nn_linear_forward(&l->fc2, &h, &m));
-    TRY(gen__add(x, x, &h));
+    GEN__NN_TRY(gen__nn_linear_forward(&l->fc2, &h, &m));
+    GEN__NN_TRY(gen__add(x, x, &h));
 done:
     gen__tensor_free(&h);
     gen__tensor_free(&a);
@@ -153,14 +149,14 @@ gen_status gen__text_encoder_forward(const gen__text_encoder *te, gen__tensor *o
     int64_t d = te->cfg.hidden_size;
     gen__tensor x = GEN__TENSOR_EMPTY, pos;
     gen_status st;
-    TRY(gen__nn_alloc(&x, &te->tok_emb, 3, (int64_t[]){batch, seq_len, d}));
-    TRY(gen__embedding(&x, &te->tok_emb, ids, (size_t)batch * (size_t)seq_len));
+    GEN__NN_TRY(gen__nn_alloc(&x, &te->tok_emb, 3, (int64_t[]){batch, seq_len, d}));
+    GEN__NN_TRY(gen__embedding(&x, &te->tok_emb, ids, (size_t)batch * (size_t)seq_len));
     /* position ids are 0..seq_len-1: the table's first rows, broadcast over the batch */
-    TRY(gen__tensor_view2(&pos, &te->pos_emb, seq_len, d, 0));
-    TRY(gen__add(&x, &x, &pos));
+    GEN__NN_TRY(gen__tensor_view2(&pos, &te->pos_emb, seq_len, d, 0));
+    GEN__NN_TRY(gen__add(&x, &x, &pos));
     for (int i = 0; i < te->n_layers - clip_skip; i++)
-        TRY(layer_forward(te, &te->layers[i], &x));
-    TRY(gen__layer_norm(&x, &x, &te->final_ln.g, &te->final_ln.b, te->final_ln.eps));
+        GEN__NN_TRY(layer_forward(te, &te->layers[i], &x));
+    GEN__NN_TRY(gen__layer_norm(&x, &x, &te->final_ln.g, &te->final_ln.b, te->final_ln.eps));
     *out = x;
     return GEN_OK;
 done:

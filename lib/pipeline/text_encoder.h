@@ -2,7 +2,10 @@
  * use it: token + position embeddings, pre-LayerNorm transformer layers with
  * causal self-attention, MLP (quick_gelu or gelu per config), final LayerNorm.
  * The output is last_hidden_state (or, with clip_skip, diffusers'
- * final_layer_norm(hidden_states[-(clip_skip + 1)])). */
+ * final_layer_norm(hidden_states[-(clip_skip + 1)])).
+ *
+ * Threading: the object is immutable after create; forward passes follow the
+ * backend's rule (one thread at a time per backend), so one object per device. */
 #ifndef GEN_PIPELINE_TEXT_ENCODER_H
 #define GEN_PIPELINE_TEXT_ENCODER_H
 

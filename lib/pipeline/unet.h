@@ -2,7 +2,10 @@
  * embedding, conv_in, CrossAttnDown/Down blocks, UNetMidBlock2DCrossAttn,
  * Up/CrossAttnUp blocks with skip concatenation, conv_norm_out + SiLU, conv_out.
  * Transformer blocks: GroupNorm, proj_in (1x1 conv or linear), self-attention,
- * cross-attention over the text embeddings, GEGLU feed-forward, proj_out. */
+ * cross-attention over the text embeddings, GEGLU feed-forward, proj_out.
+ *
+ * Threading: the object is immutable after create; forward passes follow the
+ * backend's rule (one thread at a time per backend), so one object per device. */
 #ifndef GEN_PIPELINE_UNET_H
 #define GEN_PIPELINE_UNET_H
 
@@ -21,7 +24,8 @@ gen_status gen__unet_create(gen__unet **out, const gen__unet_config *cfg,
 void gen__unet_destroy(gen__unet *unet);
 
 /* One forward pass.
- * sample  [N, in_channels, h, w] (h and w divisible by 2^(blocks-1)),
+ * sample  [N, in_channels, h, w] (any h, w >= 1; sizes that are not multiples of
+ *         2^(blocks-1) follow diffusers: each upsample goes to its skip's size),
  * timesteps: N host floats (the same t for every item of a CFG batch),
  * context [N, tokens, cross_attention_dim] (encoder_hidden_states),
  * out: allocated here, [N, out_channels, h, w]. Every temporary is freed. */

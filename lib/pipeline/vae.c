@@ -10,13 +10,6 @@
 #include "core/error.h"
 #include "pipeline/nn.h"
 
-#define TRY(expr)                 \
-    do {                          \
-        st = (expr);              \
-        if (st != GEN_OK)         \
-            goto done;            \
-    } while (0)
-
 #define VAE_EPS 1e-6f
 #define MAX_LAYERS 16
 
@@ -58,23 +51,23 @@ static gen_status bind_mid(const gen__device_weights *w, const gen__vae_config *
 {
     char name[GEN__NN_NAME_MAX];
     gen_status st;
-    TRY(gen__nn_name(name, prefix, "resnets.0"));
-    TRY(gen__nn_bind_resnet(w, name, ch, ch, 0, cfg->norm_num_groups, VAE_EPS, &m->res[0]));
-    TRY(gen__nn_name(name, prefix, "resnets.1"));
-    TRY(gen__nn_bind_resnet(w, name, ch, ch, 0, cfg->norm_num_groups, VAE_EPS, &m->res[1]));
+    GEN__NN_TRY(gen__nn_name(name, prefix, "resnets.0"));
+    GEN__NN_TRY(gen__nn_bind_resnet(w, name, ch, ch, 0, cfg->norm_num_groups, VAE_EPS, &m->res[0]));
+    GEN__NN_TRY(gen__nn_name(name, prefix, "resnets.1"));
+    GEN__NN_TRY(gen__nn_bind_resnet(w, name, ch, ch, 0, cfg->norm_num_groups, VAE_EPS, &m->res[1]));
     m->has_attn = cfg->mid_block_add_attention;
     if (m->has_attn) {
-        TRY(gen__nn_name(name, prefix, "attentions.0.group_norm"));
-        TRY(gen__nn_bind_norm(w, name, ch, cfg->norm_num_groups, VAE_EPS, &m->attn.norm));
-        TRY(gen__nn_name(name, prefix, "attentions.0"));
-        TRY(gen__nn_bind_attn(w, name, ch, ch, ch, 1, true, &m->attn.attn));
+        GEN__NN_TRY(gen__nn_name(name, prefix, "attentions.0.group_norm"));
+        GEN__NN_TRY(gen__nn_bind_norm(w, name, ch, cfg->norm_num_groups, VAE_EPS, &m->attn.norm));
+        GEN__NN_TRY(gen__nn_name(name, prefix, "attentions.0"));
+        GEN__NN_TRY(gen__nn_bind_attn(w, name, ch, ch, ch, 1, true, &m->attn.attn));
     }
 done:
     return st;
 }
 
-gen_status gen__vae_create(gen__vae **out, const gen__vae_config *cfg,
-                           const gen__device_weights *w, bool with_encoder)
+gen_status gen__vae_create(gen__vae **out, const gen__vae_config *cfg, const gen__device_weights *w,
+                           bool with_encoder)
 {
     *out = NULL;
     if (cfg->n_blocks < 1 || cfg->n_blocks > GEN__MAX_BLOCKS || cfg->layers_per_block < 1 ||
@@ -96,7 +89,8 @@ gen_status gen__vae_create(gen__vae **out, const gen__vae_config *cfg,
     gen_status st;
 
     if (with_encoder) {
-        TRY(gen__nn_bind_conv(w, "encoder.conv_in", c0, cfg->in_channels, 3, 1, 1, &v->enc_in));
+        GEN__NN_TRY(
+            gen__nn_bind_conv(w, "encoder.conv_in", c0, cfg->in_channels, 3, 1, 1, &v->enc_in));
         int64_t out_ch = c0;
         for (int i = 0; i < nb; i++) {
             vae_block *b = &v->down[i];
@@ -105,28 +99,29 @@ gen_status gen__vae_create(gen__vae **out, const gen__vae_config *cfg,
             b->n_layers = cfg->layers_per_block;
             for (int j = 0; j < b->n_layers; j++) {
                 snprintf(name, sizeof name, "encoder.down_blocks.%d.resnets.%d", i, j);
-                TRY(gen__nn_bind_resnet(w, name, j == 0 ? in_ch : out_ch, out_ch, 0, groups,
-                                        VAE_EPS, &b->resnets[j]));
+                GEN__NN_TRY(gen__nn_bind_resnet(w, name, j == 0 ? in_ch : out_ch, out_ch, 0, groups,
+                                                VAE_EPS, &b->resnets[j]));
             }
             b->has_sampler = i < nb - 1;
             if (b->has_sampler) {
                 snprintf(name, sizeof name, "encoder.down_blocks.%d.downsamplers.0.conv", i);
-                TRY(gen__nn_bind_conv(w, name, out_ch, out_ch, 3, 2, 0, &b->sampler));
+                GEN__NN_TRY(gen__nn_bind_conv(w, name, out_ch, out_ch, 3, 2, 0, &b->sampler));
                 /* Downsample2D(padding=0) pads right and bottom by one */
                 b->sampler.p = (gen__conv2d_params){2, 2, 0, 1, 0, 1};
             }
         }
-        TRY(bind_mid(w, cfg, "encoder.mid_block", top, &v->enc_mid));
-        TRY(gen__nn_bind_norm(w, "encoder.conv_norm_out", top, groups, VAE_EPS, &v->enc_norm));
-        TRY(gen__nn_bind_conv(w, "encoder.conv_out", 2 * lat, top, 3, 1, 1, &v->enc_out));
+        GEN__NN_TRY(bind_mid(w, cfg, "encoder.mid_block", top, &v->enc_mid));
+        GEN__NN_TRY(
+            gen__nn_bind_norm(w, "encoder.conv_norm_out", top, groups, VAE_EPS, &v->enc_norm));
+        GEN__NN_TRY(gen__nn_bind_conv(w, "encoder.conv_out", 2 * lat, top, 3, 1, 1, &v->enc_out));
         if (cfg->use_quant_conv)
-            TRY(gen__nn_bind_conv(w, "quant_conv", 2 * lat, 2 * lat, 1, 1, 0, &v->quant));
+            GEN__NN_TRY(gen__nn_bind_conv(w, "quant_conv", 2 * lat, 2 * lat, 1, 1, 0, &v->quant));
     }
 
     if (cfg->use_post_quant_conv)
-        TRY(gen__nn_bind_conv(w, "post_quant_conv", lat, lat, 1, 1, 0, &v->post_quant));
-    TRY(gen__nn_bind_conv(w, "decoder.conv_in", top, lat, 3, 1, 1, &v->dec_in));
-    TRY(bind_mid(w, cfg, "decoder.mid_block", top, &v->dec_mid));
+        GEN__NN_TRY(gen__nn_bind_conv(w, "post_quant_conv", lat, lat, 1, 1, 0, &v->post_quant));
+    GEN__NN_TRY(gen__nn_bind_conv(w, "decoder.conv_in", top, lat, 3, 1, 1, &v->dec_in));
+    GEN__NN_TRY(bind_mid(w, cfg, "decoder.mid_block", top, &v->dec_mid));
     int64_t out_ch = top;
     for (int i = 0; i < nb; i++) {
         vae_block *b = &v->up[i];
@@ -135,17 +130,18 @@ gen_status gen__vae_create(gen__vae **out, const gen__vae_config *cfg,
         b->n_layers = cfg->layers_per_block + 1;
         for (int j = 0; j < b->n_layers; j++) {
             snprintf(name, sizeof name, "decoder.up_blocks.%d.resnets.%d", i, j);
-            TRY(gen__nn_bind_resnet(w, name, j == 0 ? prev : out_ch, out_ch, 0, groups, VAE_EPS,
-                                    &b->resnets[j]));
+            GEN__NN_TRY(gen__nn_bind_resnet(w, name, j == 0 ? prev : out_ch, out_ch, 0, groups,
+                                            VAE_EPS, &b->resnets[j]));
         }
         b->has_sampler = i < nb - 1;
         if (b->has_sampler) {
             snprintf(name, sizeof name, "decoder.up_blocks.%d.upsamplers.0.conv", i);
-            TRY(gen__nn_bind_conv(w, name, out_ch, out_ch, 3, 1, 1, &b->sampler));
+            GEN__NN_TRY(gen__nn_bind_conv(w, name, out_ch, out_ch, 3, 1, 1, &b->sampler));
         }
     }
-    TRY(gen__nn_bind_norm(w, "decoder.conv_norm_out", c0, groups, VAE_EPS, &v->dec_norm));
-    TRY(gen__nn_bind_conv(w, "decoder.conv_out", cfg->out_channels, c0, 3, 1, 1, &v->dec_out));
+    GEN__NN_TRY(gen__nn_bind_norm(w, "decoder.conv_norm_out", c0, groups, VAE_EPS, &v->dec_norm));
+    GEN__NN_TRY(
+        gen__nn_bind_conv(w, "decoder.conv_out", cfg->out_channels, c0, 3, 1, 1, &v->dec_out));
 done:
     if (st != GEN_OK) {
         gen__vae_destroy(v);
@@ -155,10 +151,19 @@ done:
     return GEN_OK;
 }
 
-void gen__vae_destroy(gen__vae *vae) { gen__free(vae); }
+void gen__vae_destroy(gen__vae *vae)
+{
+    gen__free(vae);
+}
 
-int gen__vae_scale_factor(const gen__vae *vae) { return 1 << (vae->cfg.n_blocks - 1); }
-double gen__vae_scaling_factor(const gen__vae *vae) { return vae->cfg.scaling_factor; }
+int gen__vae_scale_factor(const gen__vae *vae)
+{
+    return 1 << (vae->cfg.n_blocks - 1);
+}
+double gen__vae_scaling_factor(const gen__vae *vae)
+{
+    return vae->cfg.scaling_factor;
+}
 
 /* ---- forward ------------------------------------------------------------------ */
 
@@ -174,13 +179,13 @@ static gen_status attn_forward(const vae_attn *a, gen__tensor *x)
 {
     gen__tensor h = GEN__TENSOR_EMPTY, s = GEN__TENSOR_EMPTY, o = GEN__TENSOR_EMPTY;
     gen_status st;
-    TRY(gen__nn_group_norm_forward(&a->norm, &h, x, false));
-    TRY(gen__nn_nchw_to_nlc(&s, &h));
+    GEN__NN_TRY(gen__nn_group_norm_forward(&a->norm, &h, x, false));
+    GEN__NN_TRY(gen__nn_nchw_to_nlc(&s, &h));
     gen__tensor_free(&h);
-    TRY(gen__nn_attn_forward(&a->attn, &o, &s, NULL, false));
+    GEN__NN_TRY(gen__nn_attn_forward(&a->attn, &o, &s, NULL, false));
     gen__tensor_free(&s);
-    TRY(gen__nn_nlc_to_nchw(&h, &o, x->shape[2], x->shape[3]));
-    TRY(gen__add(x, x, &h));
+    GEN__NN_TRY(gen__nn_nlc_to_nchw(&h, &o, x->shape[2], x->shape[3]));
+    GEN__NN_TRY(gen__add(x, x, &h));
 done:
     gen__tensor_free(&h);
     gen__tensor_free(&s);
@@ -192,11 +197,11 @@ static gen_status mid_forward(const vae_mid *m, gen__tensor *x)
 {
     gen__tensor y = GEN__TENSOR_EMPTY;
     gen_status st;
-    TRY(gen__nn_resnet_forward(&m->res[0], &y, x, NULL));
+    GEN__NN_TRY(gen__nn_resnet_forward(&m->res[0], &y, x, NULL));
     replace(x, &y);
     if (m->has_attn)
-        TRY(attn_forward(&m->attn, x));
-    TRY(gen__nn_resnet_forward(&m->res[1], &y, x, NULL));
+        GEN__NN_TRY(attn_forward(&m->attn, x));
+    GEN__NN_TRY(gen__nn_resnet_forward(&m->res[1], &y, x, NULL));
     replace(x, &y);
 done:
     return st;
@@ -214,40 +219,43 @@ gen_status gen__vae_decode(const gen__vae *v, gen__tensor *image, const gen__ten
     }
     gen__tensor x = GEN__TENSOR_EMPTY, y = GEN__TENSOR_EMPTY;
     gen_status st;
-    TRY(gen__tensor_alloc_like(&x, v->dec_in.w.backend, latents));
+    /* in the VAE's own dtype (it may run in f32 while the UNet runs in f16:
+     * force_upcast), then z = latents / scaling_factor (+ shift_factor) */
+    GEN__NN_TRY(gen__nn_alloc(&x, &v->dec_in.w, latents->ndim, latents->shape));
+    GEN__NN_TRY(gen__convert(&x, latents));
     if (cfg->has_shift_factor && cfg->shift_factor != 0.0) {
-        TRY(gen__tensor_alloc_like(&y, x.backend, latents));
-        TRY(gen__fill(&y, (float)cfg->shift_factor));
-        TRY(gen__axpby(&x, (float)(1.0 / cfg->scaling_factor), latents, 1.0f, &y));
+        GEN__NN_TRY(gen__tensor_alloc_like(&y, x.backend, &x));
+        GEN__NN_TRY(gen__fill(&y, (float)cfg->shift_factor));
+        GEN__NN_TRY(gen__axpby(&x, (float)(1.0 / cfg->scaling_factor), &x, 1.0f, &y));
         gen__tensor_free(&y);
     } else {
-        TRY(gen__axpby(&x, (float)(1.0 / cfg->scaling_factor), latents, 0.0f, NULL));
+        GEN__NN_TRY(gen__scale(&x, &x, (float)(1.0 / cfg->scaling_factor)));
     }
     if (cfg->use_post_quant_conv) {
-        TRY(gen__nn_conv_forward(&v->post_quant, &y, &x));
+        GEN__NN_TRY(gen__nn_conv_forward(&v->post_quant, &y, &x));
         replace(&x, &y);
     }
-    TRY(gen__nn_conv_forward(&v->dec_in, &y, &x));
+    GEN__NN_TRY(gen__nn_conv_forward(&v->dec_in, &y, &x));
     replace(&x, &y);
-    TRY(mid_forward(&v->dec_mid, &x));
+    GEN__NN_TRY(mid_forward(&v->dec_mid, &x));
     for (int i = 0; i < cfg->n_blocks; i++) {
         const vae_block *b = &v->up[i];
         for (int j = 0; j < b->n_layers; j++) {
-            TRY(gen__nn_resnet_forward(&b->resnets[j], &y, &x, NULL));
+            GEN__NN_TRY(gen__nn_resnet_forward(&b->resnets[j], &y, &x, NULL));
             replace(&x, &y);
         }
         if (b->has_sampler) {
-            TRY(gen__nn_alloc(&y, &x, 4,
-                              (int64_t[]){x.shape[0], x.shape[1], 2 * x.shape[2], 2 * x.shape[3]}));
-            TRY(gen__upsample_nearest2x(&y, &x));
+            GEN__NN_TRY(gen__nn_alloc(
+                &y, &x, 4, (int64_t[]){x.shape[0], x.shape[1], 2 * x.shape[2], 2 * x.shape[3]}));
+            GEN__NN_TRY(gen__upsample_nearest2x(&y, &x));
             replace(&x, &y);
-            TRY(gen__nn_conv_forward(&b->sampler, &y, &x));
+            GEN__NN_TRY(gen__nn_conv_forward(&b->sampler, &y, &x));
             replace(&x, &y);
         }
     }
-    TRY(gen__group_norm(&x, &x, &v->dec_norm.g, &v->dec_norm.b, v->dec_norm.groups,
-                        v->dec_norm.eps, true));
-    TRY(gen__nn_conv_forward(&v->dec_out, image, &x));
+    GEN__NN_TRY(gen__group_norm(&x, &x, &v->dec_norm.g, &v->dec_norm.b, v->dec_norm.groups,
+                                v->dec_norm.eps, true));
+    GEN__NN_TRY(gen__nn_conv_forward(&v->dec_out, image, &x));
 done:
     gen__tensor_free(&x);
     gen__tensor_free(&y);
@@ -268,20 +276,20 @@ static gen_status logvar_to_std(gen__tensor *t)
     if (!host)
         return gen__error(GEN_ENOMEM, "vae encode: out of memory");
     if (t->dtype != GEN__F32) {
-        TRY(gen__tensor_alloc(&f, t->backend, GEN__F32, t->ndim, t->shape));
-        TRY(gen__convert(&f, t));
+        GEN__NN_TRY(gen__tensor_alloc(&f, t->backend, GEN__F32, t->ndim, t->shape));
+        GEN__NN_TRY(gen__convert(&f, t));
         src = &f;
     }
-    TRY(gen__tensor_download(src, host, n * sizeof *host));
+    GEN__NN_TRY(gen__tensor_download(src, host, n * sizeof *host));
     for (size_t i = 0; i < n; i++) {
         float lv = host[i] < -30.0f ? -30.0f : host[i] > 20.0f ? 20.0f : host[i];
         host[i] = expf(0.5f * lv);
     }
     if (src == t) {
-        TRY(gen__tensor_upload(t, host, n * sizeof *host));
+        GEN__NN_TRY(gen__tensor_upload(t, host, n * sizeof *host));
     } else {
-        TRY(gen__tensor_upload(&f, host, n * sizeof *host));
-        TRY(gen__convert(t, &f));
+        GEN__NN_TRY(gen__tensor_upload(&f, host, n * sizeof *host));
+        GEN__NN_TRY(gen__convert(t, &f));
     }
 done:
     gen__tensor_free(&f);
@@ -302,47 +310,55 @@ gen_status gen__vae_encode(const gen__vae *v, gen__tensor *mean, gen__tensor *st
     if (image->ndim != 4 || image->shape[1] != cfg->in_channels || image->shape[2] % f ||
         image->shape[3] % f) {
         char a[GEN__SHAPE_STR_MAX];
-        return gen__error(GEN_EINVAL, "vae encode: image %s is not [N,%d,H,W] with H, W multiples of %lld",
+        return gen__error(GEN_EINVAL,
+                          "vae encode: image %s is not [N,%d,H,W] with H, W multiples of %lld",
                           gen__tensor_str(image, a, sizeof a), cfg->in_channels, (long long)f);
     }
     gen__tensor x = GEN__TENSOR_EMPTY, y = GEN__TENSOR_EMPTY;
     gen_status st;
-    TRY(gen__nn_conv_forward(&v->enc_in, &x, image));
+    if (image->dtype != v->enc_in.w.dtype) { /* e.g. an f16 image into an f32 (upcast) VAE */
+        GEN__NN_TRY(gen__nn_alloc(&y, &v->enc_in.w, image->ndim, image->shape));
+        GEN__NN_TRY(gen__convert(&y, image));
+        GEN__NN_TRY(gen__nn_conv_forward(&v->enc_in, &x, &y));
+        gen__tensor_free(&y);
+    } else {
+        GEN__NN_TRY(gen__nn_conv_forward(&v->enc_in, &x, image));
+    }
     for (int i = 0; i < cfg->n_blocks; i++) {
         const vae_block *b = &v->down[i];
         for (int j = 0; j < b->n_layers; j++) {
-            TRY(gen__nn_resnet_forward(&b->resnets[j], &y, &x, NULL));
+            GEN__NN_TRY(gen__nn_resnet_forward(&b->resnets[j], &y, &x, NULL));
             replace(&x, &y);
         }
         if (b->has_sampler) {
-            TRY(gen__nn_conv_forward(&b->sampler, &y, &x));
+            GEN__NN_TRY(gen__nn_conv_forward(&b->sampler, &y, &x));
             replace(&x, &y);
         }
     }
-    TRY(mid_forward(&v->enc_mid, &x));
-    TRY(gen__group_norm(&x, &x, &v->enc_norm.g, &v->enc_norm.b, v->enc_norm.groups,
-                        v->enc_norm.eps, true));
-    TRY(gen__nn_conv_forward(&v->enc_out, &y, &x));
+    GEN__NN_TRY(mid_forward(&v->enc_mid, &x));
+    GEN__NN_TRY(gen__group_norm(&x, &x, &v->enc_norm.g, &v->enc_norm.b, v->enc_norm.groups,
+                                v->enc_norm.eps, true));
+    GEN__NN_TRY(gen__nn_conv_forward(&v->enc_out, &y, &x));
     replace(&x, &y);
     if (cfg->use_quant_conv) {
-        TRY(gen__nn_conv_forward(&v->quant, &y, &x));
+        GEN__NN_TRY(gen__nn_conv_forward(&v->quant, &y, &x));
         replace(&x, &y);
     }
     /* moments [N, 2L, h, w] -> mean = first L channels, logvar = the rest */
     const int64_t n = x.shape[0], lat = cfg->latent_channels, h = x.shape[2], w = x.shape[3];
     const int64_t plane = lat * h * w;
-    TRY(gen__nn_alloc(mean, &x, 4, (int64_t[]){n, lat, h, w}));
-    TRY(gen__nn_alloc(std, &x, 4, (int64_t[]){n, lat, h, w}));
+    GEN__NN_TRY(gen__nn_alloc(mean, &x, 4, (int64_t[]){n, lat, h, w}));
+    GEN__NN_TRY(gen__nn_alloc(std, &x, 4, (int64_t[]){n, lat, h, w}));
     for (int64_t b = 0; b < n; b++) {
         gen__tensor src, dst;
-        TRY(gen__tensor_view4(&src, &x, 1, lat, h, w, b * 2 * plane));
-        TRY(gen__tensor_view4(&dst, mean, 1, lat, h, w, b * plane));
-        TRY(gen__tensor_copy(&dst, &src));
-        TRY(gen__tensor_view4(&src, &x, 1, lat, h, w, b * 2 * plane + plane));
-        TRY(gen__tensor_view4(&dst, std, 1, lat, h, w, b * plane));
-        TRY(gen__tensor_copy(&dst, &src));
+        GEN__NN_TRY(gen__tensor_view4(&src, &x, 1, lat, h, w, b * 2 * plane));
+        GEN__NN_TRY(gen__tensor_view4(&dst, mean, 1, lat, h, w, b * plane));
+        GEN__NN_TRY(gen__tensor_copy(&dst, &src));
+        GEN__NN_TRY(gen__tensor_view4(&src, &x, 1, lat, h, w, b * 2 * plane + plane));
+        GEN__NN_TRY(gen__tensor_view4(&dst, std, 1, lat, h, w, b * plane));
+        GEN__NN_TRY(gen__tensor_copy(&dst, &src));
     }
-    TRY(logvar_to_std(std));
+    GEN__NN_TRY(logvar_to_std(std));
 done:
     gen__tensor_free(&x);
     gen__tensor_free(&y);

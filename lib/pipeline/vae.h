@@ -1,7 +1,10 @@
 /* AutoencoderKL (diffusers) of Stable Diffusion: the decoder (post_quant_conv,
  * conv_in, mid block with single-head spatial attention, up blocks, conv_norm_out
  * + SiLU, conv_out) and the encoder (conv_in, down blocks with (0,1,0,1)-padded
- * stride-2 downsampling, mid block, conv_out -> moments, quant_conv). */
+ * stride-2 downsampling, mid block, conv_out -> moments, quant_conv).
+ *
+ * Threading: the object is immutable after create; forward passes follow the
+ * backend's rule (one thread at a time per backend), so one object per device. */
 #ifndef GEN_PIPELINE_VAE_H
 #define GEN_PIPELINE_VAE_H
 
@@ -24,8 +27,9 @@ void gen__vae_destroy(gen__vae *vae);
 
 /* latents in diffusion space [N, latent_channels, h, w] (what the denoising loop
  * produces); decodes latents / scaling_factor (+ shift_factor when the config has
- * one), as the pipelines do. image: allocated here, [N, out_channels, f*h, f*w]
- * with f = 2^(blocks-1), values roughly in [-1, 1] (not clamped). */
+ * one), as the pipelines do. latents may have another dtype than the VAE's
+ * weights (a f16 UNet with an f32 VAE): they are converted. image: allocated here, [N,
+ * out_channels, f*h, f*w] with f = 2^(blocks-1), values roughly in [-1, 1] (not clamped). */
 gen_status gen__vae_decode(const gen__vae *vae, gen__tensor *image, const gen__tensor *latents);
 
 /* image [N, in_channels, H, W] in [-1, 1] (H, W divisible by f) -> the latent

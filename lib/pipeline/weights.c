@@ -109,8 +109,14 @@ gen_status gen__host_weights_add(gen__host_weights *hw, const char *name, gen__d
     return GEN_OK;
 }
 
-const char *gen__host_weights_label(const gen__host_weights *hw) { return hw->label; }
-size_t gen__host_weights_count(const gen__host_weights *hw) { return hw->count; }
+const char *gen__host_weights_label(const gen__host_weights *hw)
+{
+    return hw->label;
+}
+size_t gen__host_weights_count(const gen__host_weights *hw)
+{
+    return hw->count;
+}
 
 const gen__host_tensor *gen__host_weights_at(const gen__host_weights *hw, size_t index)
 {
@@ -161,8 +167,12 @@ static gen_status upload_one(gen__tensor *dst, const gen__host_tensor *src, void
         st = gen__tensor_view(&part, &flat, 1, (int64_t[]){(int64_t)len}, (int64_t)off);
         if (st != GEN_OK)
             break;
-        memcpy(raw, (const char *)src->data + off * in_size, len * in_size);
-        gen__convert_host(stage, dst->dtype, raw, src->dtype, len);
+        const char *from = (const char *)src->data + off * in_size;
+        if ((uintptr_t)from % in_size) { /* misaligned in the file: copy first */
+            memcpy(raw, from, len * in_size);
+            from = raw;
+        }
+        gen__convert_host(stage, dst->dtype, from, src->dtype, len);
         st = gen__tensor_upload(&part, stage, gen__tensor_nbytes(&part));
     }
     return st;
@@ -237,10 +247,22 @@ void gen__device_weights_release(gen__device_weights *dw)
     gen__free(dw);
 }
 
-gen__backend *gen__device_weights_backend(const gen__device_weights *dw) { return dw->be; }
-gen__dtype gen__device_weights_dtype(const gen__device_weights *dw) { return dw->dtype; }
-const char *gen__device_weights_label(const gen__device_weights *dw) { return dw->label; }
-uint64_t gen__device_weights_bytes(const gen__device_weights *dw) { return dw->bytes; }
+gen__backend *gen__device_weights_backend(const gen__device_weights *dw)
+{
+    return dw->be;
+}
+gen__dtype gen__device_weights_dtype(const gen__device_weights *dw)
+{
+    return dw->dtype;
+}
+const char *gen__device_weights_label(const gen__device_weights *dw)
+{
+    return dw->label;
+}
+uint64_t gen__device_weights_bytes(const gen__device_weights *dw)
+{
+    return dw->bytes;
+}
 
 static const device_entry *device_find(const gen__device_weights *dw, const char *name)
 {
@@ -261,6 +283,12 @@ static const device_entry *device_find(const gen__device_weights *dw, const char
 bool gen__weights_has(const gen__device_weights *dw, const char *name)
 {
     return device_find(dw, name) != NULL;
+}
+
+const gen__tensor *gen__weights_peek(const gen__device_weights *dw, const char *name)
+{
+    const device_entry *e = device_find(dw, name);
+    return e ? &e->t : NULL;
 }
 
 static void format_expected(char *buf, size_t size, int ndim, const int64_t *shape)

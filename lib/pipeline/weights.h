@@ -24,11 +24,11 @@
 #include "tensor/tensor.h"
 
 typedef struct gen__host_tensor {
-    char *name;                             /* owned copy */
+    char *name; /* owned copy */
     gen__dtype dtype;
     int ndim;
     int64_t shape[GEN__TENSOR_MAX_DIMS];
-    const void *data;                       /* borrowed, gen__tensor_nbytes-sized */
+    const void *data; /* borrowed, gen__tensor_nbytes-sized */
 } gen__host_tensor;
 
 typedef struct gen__host_weights gen__host_weights;
@@ -86,5 +86,8 @@ gen_status gen__weights_get_opt(const gen__device_weights *dw, const char *name,
 
 /* Whether the device copy holds `name`. */
 bool gen__weights_has(const gen__device_weights *dw, const char *name);
+
+/* The stored tensor `name` (read-only, no shape check), NULL when absent. */
+const gen__tensor *gen__weights_peek(const gen__device_weights *dw, const char *name);
 
 #endif

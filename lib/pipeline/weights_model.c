@@ -20,11 +20,11 @@ gen_status gen__host_weights_from_model(gen__host_weights **out, const gen__mode
         case GEN__ST_F16: dtype = GEN__F16; break;
         case GEN__ST_BF16: dtype = GEN__BF16; break;
         case GEN__ST_F64:
-            st = gen__error(GEN_EUNSUPPORTED, "%s: %s weight '%s' is f64 (f32, f16, bf16 supported)",
-                            gen__model_path(model), gen__part_name(part), v->name);
+            st =
+                gen__error(GEN_EUNSUPPORTED, "%s: %s weight '%s' is f64 (f32, f16, bf16 supported)",
+                           gen__model_path(model), gen__part_name(part), v->name);
             continue;
-        default:
-            continue; /* integer buffers such as position_ids are not weights */
+        default: continue; /* integer buffers such as position_ids are not weights */
         }
         if (v->ndim == 0 || v->numel == 0)
             continue; /* scalars and empty tensors are not weights of these nets */

@@ -21,6 +21,7 @@
 #include <gen/gen.h>
 
 #include "backend/backend.h"
+#include "core/alloc.h"
 #include "model/model.h"
 #include "model/safetensors.h"
 #include "pipeline/text_encoder.h"
@@ -94,8 +95,8 @@ typedef struct fx_tensor {
     int ndim;
     int64_t shape[GEN__TENSOR_MAX_DIMS];
     size_t numel;
-    float *f;    /* float tensors */
-    int32_t *i;  /* int64 token ids, narrowed */
+    float *f;   /* float tensors */
+    int32_t *i; /* int64 token ids, narrowed */
 } fx_tensor;
 
 static bool fx_get(gen__st_file *f, const char *name, fx_tensor *t)
@@ -185,13 +186,22 @@ static double compare_tensors(const gen__tensor *a, const gen__tensor *b)
     return e;
 }
 
+static gen__tensor filled_tensor(int ndim, const int64_t *shape)
+{
+    gen__tensor t;
+    assert_int_equal(gen__tensor_alloc(&t, be, GEN__F32, ndim, shape), GEN_OK);
+    assert_int_equal(gen__fill(&t, 0.25f), GEN_OK);
+    return t;
+}
+
 /* ---- cases.json ------------------------------------------------------------------- */
 
 typedef struct fx_case {
     char name[64], model[32];
     int clip_skip;
-    float t0;       /* the timestep of the first UNet call */
+    float t0; /* the timestep of the first UNet call */
     bool img2img;
+    bool ddim; /* DDIM's scale_model_input is the identity */
 } fx_case;
 
 /* Python's json writes -Infinity (DPM's lambda_min_clipped), which is not JSON:
@@ -234,6 +244,8 @@ static int load_cases(fx_case *cases, int max)
         json_t *cs = json_object_get(c, "clip_skip");
         k->clip_skip = cs ? (int)json_integer_value(cs) : 0;
         k->img2img = json_object_get(c, "strength") != NULL;
+        k->ddim =
+            strcmp(json_string_value(json_object_get(c, "scheduler_class")), "DDIMScheduler") == 0;
         /* img2img starts part-way: the UNet runs the last unet_calls timesteps */
         json_t *ts = json_object_get(c, "timesteps");
         size_t steps = json_array_size(ts);
@@ -321,9 +333,8 @@ static void run_text(const nets *n, const fx_case *c, gen__st_file *f, const cha
         return; /* no unconditional pass in this case */
     assert_true(fx_get(f, emb_name, &ref));
     gen__tensor out;
-    assert_int_equal(gen__text_encoder_forward(n->te, &out, ids.i, 1, (int)ids.shape[1],
-                                               c->clip_skip),
-                     GEN_OK);
+    assert_int_equal(
+        gen__text_encoder_forward(n->te, &out, ids.i, 1, (int)ids.shape[1], c->clip_skip), GEN_OK);
     check(emb_name, c->name, &out, &ref, tol);
     gen__tensor_free(&out);
     fx_free(&ids);
@@ -334,13 +345,13 @@ static void test_text_encoder(void **state)
 {
     (void)state;
     for (int pass = 0; pass < 2; pass++) {
-    for (int i = 0; i < n_cases; i++) {
-        gen__st_file *f = open_case(&cases[i]);
-        run_text(nets_for(&cases[i]), &cases[i], f, "ids_cond", "embeds_cond", TOL);
-        run_text(nets_for(&cases[i]), &cases[i], f, "ids_uncond", "embeds_uncond", TOL);
-        gen__st_close(f);
-    }
-    pass_done(pass);
+        for (int i = 0; i < n_cases; i++) {
+            gen__st_file *f = open_case(&cases[i]);
+            run_text(nets_for(&cases[i]), &cases[i], f, "ids_cond", "embeds_cond", TOL);
+            run_text(nets_for(&cases[i]), &cases[i], f, "ids_uncond", "embeds_uncond", TOL);
+            gen__st_close(f);
+        }
+        pass_done(pass);
     }
 }
 
@@ -372,6 +383,14 @@ static double run_unet(const nets *n, const fx_case *c, gen__st_file *f, double 
     fx_tensor in, ref;
     assert_true(fx_get(f, "unet_in_0", &in));
     assert_true(fx_get(f, "unet_out_0", &ref));
+    if (c->ddim) {
+        /* the UNet input is the initial latents, once per CFG half */
+        fx_tensor init;
+        assert_true(fx_get(f, "latents_init", &init));
+        for (int64_t b = 0; b < in.shape[0]; b++)
+            assert_memory_equal(in.f + (size_t)b * init.numel, init.f, init.numel * sizeof(float));
+        fx_free(&init);
+    }
     gen__tensor x = upload(in.f, in.ndim, in.shape);
     gen__tensor ctx = context_for(f, in.shape[0]);
     float t[2] = {c->t0, c->t0};
@@ -393,12 +412,12 @@ static void test_unet_step0(void **state)
 {
     (void)state;
     for (int pass = 0; pass < 2; pass++) {
-    for (int i = 0; i < n_cases; i++) {
-        gen__st_file *f = open_case(&cases[i]);
-        run_unet(nets_for(&cases[i]), &cases[i], f, TOL, NULL);
-        gen__st_close(f);
-    }
-    pass_done(pass);
+        for (int i = 0; i < n_cases; i++) {
+            gen__st_file *f = open_case(&cases[i]);
+            run_unet(nets_for(&cases[i]), &cases[i], f, TOL, NULL);
+            gen__st_close(f);
+        }
+        pass_done(pass);
     }
 }
 
@@ -424,13 +443,39 @@ static void test_vae_decode(void **state)
 {
     (void)state;
     for (int pass = 0; pass < 2; pass++) {
-    for (int i = 0; i < n_cases; i++) {
-        gen__st_file *f = open_case(&cases[i]);
-        run_decode(nets_for(&cases[i]), &cases[i], f, TOL, NULL);
-        gen__st_close(f);
+        for (int i = 0; i < n_cases; i++) {
+            gen__st_file *f = open_case(&cases[i]);
+            run_decode(nets_for(&cases[i]), &cases[i], f, TOL, NULL);
+            gen__st_close(f);
+        }
+        pass_done(pass);
     }
-    pass_done(pass);
-    }
+}
+
+/* Latents stored in f16 (an f16 UNet) into the f32 VAE: converted, and close
+ * to the f32 result (only the latents' f16 rounding differs). */
+static void test_vae_decode_f16_latents(void **state)
+{
+    (void)state;
+    gen__st_file *f = open_case(&cases[0]);
+    fx_tensor lat, ref;
+    assert_true(fx_get(f, "latents_final", &lat));
+    assert_true(fx_get(f, "decoded", &ref));
+    uint16_t *h = malloc(lat.numel * sizeof *h);
+    for (size_t i = 0; i < lat.numel; i++)
+        h[i] = gen__f32_to_f16(lat.f[i]);
+    gen__tensor z16, img;
+    assert_int_equal(gen__tensor_alloc(&z16, be, GEN__F16, lat.ndim, lat.shape), GEN_OK);
+    assert_int_equal(gen__tensor_upload(&z16, h, lat.numel * sizeof *h), GEN_OK);
+    assert_int_equal(gen__vae_decode(sd15.vae, &img, &z16), GEN_OK);
+    assert_int_equal(img.dtype, GEN__F32);
+    check("decoded (f16 in)", cases[0].name, &img, &ref, 1e-2);
+    gen__tensor_free(&img);
+    gen__tensor_free(&z16);
+    free(h);
+    fx_free(&lat);
+    fx_free(&ref);
+    gen__st_close(f);
 }
 
 /* img2img: init_latents = (mean + std * eps) * scaling_factor, where eps is the
@@ -474,24 +519,93 @@ static void test_vae_encode(void **state)
     gen__st_close(rf);
 }
 
+/* Non-square latents and images (8x12 / 64x96), another timestep: catches a
+ * swapped H/W anywhere in the layout switches (tools/make_nets_fixtures.py). */
+static void test_non_square(void **state)
+{
+    (void)state;
+    gen__st_file *f = NULL;
+    assert_int_equal(gen__st_open(&f, FIX "/nets/nonsquare.safetensors"), GEN_OK);
+    const char *models[2] = {"tiny-sd15", "tiny-sd2v"};
+    nets *all[2] = {&sd15, &sd2v};
+    for (int k = 0; k < 2; k++) {
+        char name[64];
+        fx_tensor x, ctx, t, ref, z, img, mean, sd;
+#define FX(var, key)                                                                               \
+    snprintf(name, sizeof name, "%s.%s", models[k], key);                                          \
+    assert_true(fx_get(f, name, &var))
+        FX(x, "unet_x");
+        FX(ctx, "unet_ctx");
+        FX(t, "unet_t");
+        FX(ref, "unet_out");
+        gen__tensor dx = upload(x.f, x.ndim, x.shape), dc = upload(ctx.f, ctx.ndim, ctx.shape), out;
+        float ts[2] = {t.f[0], t.f[0]};
+        assert_int_equal(gen__unet_forward(all[k]->unet, &out, &dx, ts, &dc), GEN_OK);
+        check("unet 8x12", models[k], &out, &ref, TOL);
+        gen__tensor_free(&out);
+        gen__tensor_free(&dx);
+        gen__tensor_free(&dc);
+        fx_free(&ref);
+        /* odd latent 9x7: the up path resizes to each skip's size */
+        fx_tensor xo;
+        FX(xo, "odd_x");
+        FX(ref, "odd_out");
+        dx = upload(xo.f, xo.ndim, xo.shape);
+        dc = upload(ctx.f, ctx.ndim, ctx.shape);
+        assert_int_equal(gen__unet_forward(all[k]->unet, &out, &dx, ts, &dc), GEN_OK);
+        check("unet 9x7", models[k], &out, &ref, TOL);
+        gen__tensor_free(&out);
+        gen__tensor_free(&dx);
+        gen__tensor_free(&dc);
+        fx_free(&ref);
+        fx_free(&xo);
+        FX(z, "vae_z");
+        FX(ref, "vae_decoded");
+        gen__tensor dz = upload(z.f, z.ndim, z.shape);
+        assert_int_equal(gen__vae_decode(all[k]->vae, &out, &dz), GEN_OK);
+        check("decode 8x12", models[k], &out, &ref, TOL);
+        gen__tensor_free(&out);
+        gen__tensor_free(&dz);
+        FX(img, "vae_image");
+        FX(mean, "vae_mean");
+        FX(sd, "vae_std");
+        gen__tensor di = upload(img.f, img.ndim, img.shape), dm, ds;
+        assert_int_equal(gen__vae_encode(all[k]->vae, &dm, &ds, &di), GEN_OK);
+        check("encode mean 64x96", models[k], &dm, &mean, TOL);
+        check("encode std 64x96", models[k], &ds, &sd, TOL);
+#undef FX
+        gen__tensor *dev[] = {&di, &dm, &ds};
+        for (size_t i = 0; i < 3; i++)
+            gen__tensor_free(dev[i]);
+        fx_tensor *host[] = {&x, &ctx, &t, &ref, &z, &img, &mean, &sd};
+        for (size_t i = 0; i < 8; i++)
+            fx_free(host[i]);
+    }
+    gen__st_close(f);
+}
+
 /* ---- other ways to load the same model ----------------------------------------------- */
 
-/* The first sd15 case through a second copy of the model: same outputs as the
- * diffusers folder in f32 (identical numbers: the weights are f16-representable). */
-static void same_as_folder(nets *other, const char *label)
+/* The first case of `model` through a second copy of the model: same outputs as
+ * the diffusers folder in f32 (identical numbers: the weights are f16-representable). */
+static void same_as_folder(nets *other, const char *model, const char *label)
 {
-    const fx_case *c = &cases[0];
-    assert_string_equal(c->model, "tiny-sd15");
+    const fx_case *c = NULL;
+    for (int i = 0; i < n_cases && !c; i++)
+        if (strcmp(cases[i].model, model) == 0)
+            c = &cases[i];
+    assert_non_null(c);
+    nets *folder = nets_for(c);
     gen__st_file *f = open_case(c);
     gen__tensor a, b;
-    run_unet(&sd15, c, f, TOL, &a);
+    run_unet(folder, c, f, TOL, &a);
     run_unet(other, c, f, TOL, &b);
     double e = compare_tensors(&a, &b);
     printf("  %-24s unet vs folder   rel L2 %.3e\n", label, e);
     assert_true(e < 1e-6);
     gen__tensor_free(&a);
     gen__tensor_free(&b);
-    run_decode(&sd15, c, f, TOL, &a);
+    run_decode(folder, c, f, TOL, &a);
     run_decode(other, c, f, TOL, &b);
     e = compare_tensors(&a, &b);
     printf("  %-24s vae vs folder    rel L2 %.3e\n", label, e);
@@ -499,6 +613,7 @@ static void same_as_folder(nets *other, const char *label)
     gen__tensor_free(&a);
     gen__tensor_free(&b);
     run_text(other, c, f, "ids_cond", "embeds_cond", TOL);
+    run_text(other, c, f, "ids_uncond", "embeds_uncond", TOL);
     gen__st_close(f);
 }
 
@@ -511,7 +626,17 @@ static void test_single_file(void **state)
     /* the file stores f16; the device copy is f32 */
     assert_int_equal(gen__device_weights_bytes(single.dw[GEN__PART_UNET]),
                      gen__device_weights_bytes(sd15.dw[GEN__PART_UNET]));
-    same_as_folder(&single, "single file");
+    same_as_folder(&single, "tiny-sd15", "single file");
+    nets_close(&single);
+}
+
+/* SD2 single file in OpenCLIP naming (fused in_proj split by the model layer). */
+static void test_single_file_sd2(void **state)
+{
+    (void)state;
+    nets single;
+    nets_open(&single, GEN_MODEL_FIXTURES_DIR "/tiny-sd2v.safetensors", NULL, FIX "/tiny-sd2v");
+    same_as_folder(&single, "tiny-sd2v", "sd2 single file");
     nets_close(&single);
 }
 
@@ -521,7 +646,7 @@ static void test_fp16_variant(void **state)
     nets half;
     nets_open(&half, FIX "/tiny-sd15", "fp16", NULL);
     assert_true(gen__host_weights_at(half.hw[GEN__PART_UNET], 0)->dtype == GEN__F16);
-    same_as_folder(&half, "fp16 variant");
+    same_as_folder(&half, "tiny-sd15", "fp16 variant");
     nets_close(&half);
 }
 
@@ -541,7 +666,8 @@ static void test_bad_config(void **state)
     uc = *gen__model_unet_config(sd15.model);
     uc.layers_per_block = 3;
     assert_int_equal(gen__unet_create(&u, &uc, sd15.dw[GEN__PART_UNET]), GEN_ENOTFOUND);
-    assert_non_null(strstr(gen_last_error_message(), "'down_blocks.0.resnets.2.norm1.weight' is missing"));
+    assert_non_null(
+        strstr(gen_last_error_message(), "'down_blocks.0.resnets.2.norm1.weight' is missing"));
 
     gen__text_config tc = *gen__model_text_config(sd15.model);
     tc.num_hidden_layers = 4;
@@ -565,13 +691,15 @@ static void test_bad_inputs(void **state)
     (void)state;
     gen__tensor out, x, ctx;
     float t[2] = {10, 10};
-    /* a 2-block UNet needs even latent sizes */
     assert_int_equal(gen__tensor_alloc(&x, be, GEN__F32, 4, (int64_t[]){1, 4, 9, 9}), GEN_OK);
     assert_int_equal(gen__tensor_alloc(&ctx, be, GEN__F32, 3, (int64_t[]){1, 77, 32}), GEN_OK);
     assert_int_equal(gen__fill(&x, 0.5f), GEN_OK);
     assert_int_equal(gen__fill(&ctx, 0.5f), GEN_OK);
-    assert_int_equal(gen__unet_forward(sd15.unet, &out, &x, t, &ctx), GEN_EUNSUPPORTED);
-    assert_non_null(strstr(gen_last_error_message(), "9x9"));
+    /* wrong channel count */
+    gen__tensor x3;
+    assert_int_equal(gen__tensor_view4(&x3, &x, 1, 3, 9, 9, 0), GEN_OK);
+    assert_int_equal(gen__unet_forward(sd15.unet, &out, &x3, t, &ctx), GEN_EINVAL);
+    assert_non_null(strstr(gen_last_error_message(), "f32[1,3,9,9]"));
     gen__tensor_free(&ctx);
     assert_int_equal(gen__tensor_alloc(&ctx, be, GEN__F32, 3, (int64_t[]){1, 77, 31}), GEN_OK);
     gen__tensor_free(&x);
@@ -590,7 +718,8 @@ static void test_bad_inputs(void **state)
 
     gen__vae *dec_only;
     assert_int_equal(gen__vae_create(&dec_only, gen__model_vae_config(sd15.model),
-                                     sd15.dw[GEN__PART_VAE], false), GEN_OK);
+                                     sd15.dw[GEN__PART_VAE], false),
+                     GEN_OK);
     gen__tensor img, m, s;
     assert_int_equal(gen__tensor_alloc(&img, be, GEN__F32, 4, (int64_t[]){1, 3, 64, 64}), GEN_OK);
     assert_int_equal(gen__vae_encode(dec_only, &m, &s, &img), GEN_ESTATE);
@@ -603,13 +732,116 @@ static void test_bad_inputs(void **state)
     gen__tensor_free(&ctx);
 }
 
+/* ---- allocation failures ---------------------------------------------------------- */
+
+typedef struct stage_input {
+    gen__tensor x, ctx, z, img;
+    int32_t ids[2 * 77];
+} stage_input;
+
+static gen_status stage_text(stage_input *in, gen__tensor *out)
+{
+    return gen__text_encoder_forward(sd15.te, out, in->ids, 2, 77, 1);
+}
+
+static gen_status stage_unet(stage_input *in, gen__tensor *out)
+{
+    float t[2] = {400, 400};
+    return gen__unet_forward(sd15.unet, out, &in->x, t, &in->ctx);
+}
+
+static gen_status stage_decode(stage_input *in, gen__tensor *out)
+{
+    return gen__vae_decode(sd15.vae, out, &in->z);
+}
+
+static gen_status stage_encode(stage_input *in, gen__tensor *out)
+{
+    gen__tensor sd;
+    gen_status st = gen__vae_encode(sd15.vae, out, &sd, &in->img);
+    gen__tensor_free(&sd);
+    return st;
+}
+
+static gen_status stage_create(stage_input *in, gen__tensor *out)
+{
+    (void)in;
+    (void)out;
+    gen__unet *u = NULL;
+    gen__vae *v = NULL;
+    gen__text_encoder *te = NULL;
+    gen_status st =
+        gen__unet_create(&u, gen__model_unet_config(sd15.model), sd15.dw[GEN__PART_UNET]);
+    if (st == GEN_OK)
+        st = gen__vae_create(&v, gen__model_vae_config(sd15.model), sd15.dw[GEN__PART_VAE], true);
+    if (st == GEN_OK)
+        st = gen__text_encoder_create(&te, gen__model_text_config(sd15.model),
+                                      sd15.dw[GEN__PART_TEXT_ENCODER]);
+    gen__unet_destroy(u);
+    gen__vae_destroy(v);
+    gen__text_encoder_destroy(te);
+    return st;
+}
+
+/* Make allocation n (and every later one) fail, for n = 1, 2, ... until the
+ * stage succeeds: every failure is a clean error and leaves no device memory
+ * behind (host leaks are caught by the ASan build). */
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    stage_input in;
+    in.x = filled_tensor(4, (int64_t[]){2, 4, 8, 8});
+    in.ctx = filled_tensor(3, (int64_t[]){2, 77, 32});
+    in.z = filled_tensor(4, (int64_t[]){1, 4, 8, 8});
+    in.img = filled_tensor(4, (int64_t[]){1, 3, 64, 64});
+    for (int i = 0; i < 2 * 77; i++)
+        in.ids[i] = (i * 13) % 1000;
+    struct {
+        const char *name;
+        gen_status (*fn)(stage_input *, gen__tensor *);
+    } stages[] = {{"create", stage_create},
+                  {"text", stage_text},
+                  {"unet", stage_unet},
+                  {"decode", stage_decode},
+                  {"encode", stage_encode}};
+    for (size_t k = 0; k < sizeof stages / sizeof *stages; k++) {
+        gen__tensor out = GEN__TENSOR_EMPTY;
+        assert_int_equal(stages[k].fn(&in, &out), GEN_OK); /* warm-up: scratch at its size */
+        gen__tensor_free(&out);
+        const uint64_t base = mem_in_use();
+        long n = 1;
+        for (; n < 20000; n++) {
+            gen__alloc_fail_after(n, 1);
+            gen_status st = stages[k].fn(&in, &out);
+            gen__alloc_fail_after(0, 0);
+            gen__tensor_free(&out);
+            if (st == GEN_OK)
+                break;
+            if (st != GEN_ENOMEM && st != GEN_EDEVICE_OOM)
+                fail_msg("%s, allocation %ld failing: status %d (%s)", stages[k].name, n, st,
+                         gen_last_error_message());
+            if (mem_in_use() != base)
+                fail_msg("%s, allocation %ld failing: %llu device bytes left behind",
+                         stages[k].name, n, (unsigned long long)(mem_in_use() - base));
+        }
+        printf("  %-8s succeeds once %ld allocations may succeed\n", stages[k].name, n - 1);
+        assert_true(n < 20000);
+    }
+    gen__tensor_free(&in.x);
+    gen__tensor_free(&in.ctx);
+    gen__tensor_free(&in.z);
+    gen__tensor_free(&in.img);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_text_encoder), cmocka_unit_test(test_unet_step0),
-        cmocka_unit_test(test_vae_decode),   cmocka_unit_test(test_vae_encode),
-        cmocka_unit_test(test_single_file),  cmocka_unit_test(test_fp16_variant),
-        cmocka_unit_test(test_bad_config),   cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_text_encoder),   cmocka_unit_test(test_unet_step0),
+        cmocka_unit_test(test_vae_decode),     cmocka_unit_test(test_vae_decode_f16_latents),
+        cmocka_unit_test(test_vae_encode),     cmocka_unit_test(test_non_square),
+        cmocka_unit_test(test_single_file),    cmocka_unit_test(test_single_file_sd2),
+        cmocka_unit_test(test_fp16_variant),   cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_alloc_failures), cmocka_unit_test(test_bad_inputs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -7,12 +7,15 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <math.h>
+
 #include <cmocka.h>
 
 #include <gen/gen.h>
 
 #include "backend/backend.h"
 #include "core/alloc.h"
+#include "pipeline/nn.h"
 #include "pipeline/weights.h"
 
 static gen__backend *be;
@@ -59,7 +62,10 @@ static void test_host_map(void **state)
 }
 
 static int released;
-static void release(void *p) { released += *(int *)p; }
+static void release(void *p)
+{
+    released += *(int *)p;
+}
 
 static void test_upload_convert(void **state)
 {
@@ -79,17 +85,24 @@ static void test_upload_convert(void **state)
     released = 0;
     assert_int_equal(gen__host_weights_create(&hw, "vae"), GEN_OK);
     gen__host_weights_set_owner(hw, &token, release);
-    assert_int_equal(gen__host_weights_add(hw, "big", GEN__F16, 2,
-                                           (int64_t[]){(int64_t)big, 1}, h16), GEN_OK);
-    assert_int_equal(gen__host_weights_add(hw, "bf", GEN__BF16, 2, (int64_t[]){2, 2}, bf),
-                     GEN_OK);
+    assert_int_equal(
+        gen__host_weights_add(hw, "big", GEN__F16, 2, (int64_t[]){(int64_t)big, 1}, h16), GEN_OK);
+    assert_int_equal(gen__host_weights_add(hw, "bf", GEN__BF16, 2, (int64_t[]){2, 2}, bf), GEN_OK);
     assert_int_equal(gen__host_weights_add(hw, "f", GEN__F32, 1, (int64_t[]){4}, f32), GEN_OK);
+    /* a mapped file need not align its tensors: f16 data at an odd address */
+    unsigned char odd_buf[2 * 3 + 1];
+    for (int i = 0; i < 3; i++) {
+        uint16_t h = gen__f32_to_f16((float)(i + 1) * 0.25f);
+        memcpy(odd_buf + 1 + 2 * i, &h, 2);
+    }
+    assert_int_equal(gen__host_weights_add(hw, "odd", GEN__F16, 1, (int64_t[]){3}, odd_buf + 1),
+                     GEN_OK);
 
     gen__device_weights *dw;
     assert_int_equal(gen__device_weights_upload(&dw, hw, be, GEN__F32), GEN_OK);
     gen__host_weights_destroy(hw); /* the copy does not refer to the host map */
     assert_int_equal(released, 5);
-    assert_int_equal(gen__device_weights_bytes(dw), (big + 8) * 4);
+    assert_int_equal(gen__device_weights_bytes(dw), (big + 11) * 4);
     assert_true(gen__device_weights_backend(dw) == be);
     assert_int_equal(gen__device_weights_dtype(dw), GEN__F32);
 
@@ -111,6 +124,10 @@ static void test_upload_convert(void **state)
     assert_int_equal(gen__tensor_download(&t, four, sizeof four), GEN_OK);
     assert_memory_equal(four, f32, sizeof four);
 
+    assert_int_equal(gen__weights_get(dw, "odd", 1, (int64_t[]){3}, &t), GEN_OK);
+    assert_int_equal(gen__tensor_download(&t, four, 3 * sizeof(float)), GEN_OK);
+    for (int i = 0; i < 3; i++)
+        assert_true(four[i] == (float)(i + 1) * 0.25f);
     assert_int_equal(gen__weights_get(dw, "nope", 1, (int64_t[]){4}, &t), GEN_ENOTFOUND);
     assert_string_equal(gen_last_error_message(), "vae: weight 'nope' is missing");
     assert_int_equal(gen__weights_get(dw, "f", 2, (int64_t[]){2, 2}, &t), GEN_EINVAL);
@@ -186,13 +203,58 @@ static void test_alloc_failures(void **state)
     assert_int_equal(mi.bytes_in_use, 0);
 }
 
+/* A Linear stored as a 1x1 conv (LDM VAE attention) binds as [out, in] and
+ * computes x @ w^T + b; a wrong shape names the tensor. */
+static void test_bind_linear_1x1(void **state)
+{
+    (void)state;
+    static const float w1[6] = {1, 2, 3, 4, 5, 6}; /* [3, 2, 1, 1] */
+    static const float b1[3] = {0.5f, -1, 2};
+    static const float w2[4] = {1, 0, 0, 1}; /* [2, 2] */
+    gen__host_weights *hw;
+    assert_int_equal(gen__host_weights_create(&hw, "vae"), GEN_OK);
+    assert_int_equal(
+        gen__host_weights_add(hw, "q.weight", GEN__F32, 4, (int64_t[]){3, 2, 1, 1}, w1), GEN_OK);
+    assert_int_equal(gen__host_weights_add(hw, "q.bias", GEN__F32, 1, (int64_t[]){3}, b1), GEN_OK);
+    assert_int_equal(gen__host_weights_add(hw, "k.weight", GEN__F32, 2, (int64_t[]){2, 2}, w2),
+                     GEN_OK);
+    gen__device_weights *dw;
+    assert_int_equal(gen__device_weights_upload(&dw, hw, be, GEN__F32), GEN_OK);
+    gen__host_weights_destroy(hw);
+
+    gen__nn_linear q, k;
+    assert_int_equal(gen__nn_bind_linear(dw, "q", 3, 2, true, &q), GEN_OK);
+    assert_int_equal(q.w.ndim, 2);
+    assert_int_equal(gen__nn_bind_linear(dw, "k", 2, 2, false, &k), GEN_OK);
+    assert_int_equal(k.b.ndim, 0);
+    assert_int_equal(gen__nn_bind_linear(dw, "q", 2, 2, true, &q), GEN_EINVAL);
+    assert_string_equal(gen_last_error_message(),
+                        "vae: weight 'q.weight' is f32[3,2,1,1], expected [2,2,1,1]");
+    assert_int_equal(gen__nn_bind_linear(dw, "k", 2, 2, true, &k), GEN_ENOTFOUND);
+    assert_string_equal(gen_last_error_message(), "vae: weight 'k.bias' is missing");
+
+    assert_int_equal(gen__nn_bind_linear(dw, "q", 3, 2, true, &q), GEN_OK);
+    static const float xs[4] = {1, -1, 2, 0.5f}; /* [2 rows, 2] */
+    gen__tensor x, y;
+    assert_int_equal(gen__tensor_alloc(&x, be, GEN__F32, 2, (int64_t[]){2, 2}), GEN_OK);
+    assert_int_equal(gen__tensor_upload(&x, xs, sizeof xs), GEN_OK);
+    assert_int_equal(gen__nn_linear_forward(&q, &y, &x), GEN_OK);
+    float out[6];
+    assert_int_equal(gen__tensor_download(&y, out, sizeof out), GEN_OK);
+    const float want[6] = {1 - 2 + 0.5f, 3 - 4 - 1, 5 - 6 + 2, 2 + 1 + 0.5f, 6 + 2 - 1, 10 + 3 + 2};
+    for (int i = 0; i < 6; i++)
+        assert_true(fabsf(out[i] - want[i]) < 1e-6f);
+    gen__tensor_free(&x);
+    gen__tensor_free(&y);
+    gen__device_weights_release(dw);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_host_map),
-        cmocka_unit_test(test_upload_convert),
-        cmocka_unit_test(test_upload_oom),
-        cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_host_map),        cmocka_unit_test(test_upload_convert),
+        cmocka_unit_test(test_upload_oom),      cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_bind_linear_1x1),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
