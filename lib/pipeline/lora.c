@@ -70,8 +70,9 @@ static gen_status key_error(gen_status st, const lora_ctx *c, int file, const ch
 /* Keys no LoRA of this kind can be applied as: say what they are. */
 static gen_status unknown_key(const lora_ctx *c, int file, const char *key)
 {
-    if (strstr(key, "hada_") || strstr(key, "lokr_") || strstr(key, ".diff") ||
-        strstr(key, ".diff_b"))
+    size_t n = strlen(key), stem;
+    if (strstr(key, ".hada_") || strstr(key, ".lokr_") || ends_with(key, n, ".diff", &stem) ||
+        ends_with(key, n, ".diff_b", &stem))
         return key_error(GEN_EUNSUPPORTED, c, file, key,
                          "a LyCORIS (LoHa/LoKr/full-diff) weight; only LoRA up/down pairs "
                          "are supported");
@@ -350,8 +351,9 @@ static gen_status check_module(lora_ctx *c, module *m)
     const char *path = c->loras[m->file].path;
     if (!m->down || !m->up) {
         const char *have = m->down ? "lora_down" : m->up ? "lora_up" : "only alpha";
+        const char *key = m->down ? m->down->name : m->up ? m->up->name : m->key;
         return gen__error(GEN_EFORMAT, "LoRA %s: module '%s' (key '%s') has %s but no %s",
-                          path, m->stem, m->key, have, m->down ? "up weight" : "down weight");
+                          path, m->stem, key, have, m->down ? "up weight" : "down weight");
     }
     const gen__st_view *vs[3] = {m->down, m->up, m->alpha};
     for (int i = 0; i < 3; i++)
