@@ -30,6 +30,7 @@
 
 #include "../model/st_write.h"
 #include "context/context_internal.h"
+#include "core/alloc.h"
 #include "model/model.h"
 #include "model/model_cache.h"
 #include "model/safetensors.h"
@@ -527,6 +528,62 @@ static void test_patched_tensors(void **state)
     gen_context_destroy(ctx);
 }
 
+/* The overlay refuses replacements that are not like-for-like; every
+ * allocation failure inside gen__lora_build leaves nothing behind. */
+static void test_overlay_rules_and_alloc_failures(void **state)
+{
+    fixture *f = *state;
+    gen_context *ctx = cpu_context("cpu:0");
+    locked l;
+    lock_parts(ctx, 0, &l);
+    const gen__device_weights *unet = l.dw[GEN__PART_UNET];
+    gen__device_weights *ov = NULL;
+    assert_int_equal(gen__device_weights_overlay(&ov, unet), GEN_OK);
+    assert_ptr_equal(gen__device_weights_base(ov), unet);
+    gen__tensor t = GEN__TENSOR_EMPTY, w;
+    assert_int_equal(gen__weights_view(unet, "conv_in.weight", &w), GEN_OK);
+    assert_int_equal(gen__tensor_alloc(&t, gen__device_weights_backend(unet), GEN__F32, 2,
+                                       (int64_t[]){24, 36}),
+                     GEN_OK);
+    assert_int_equal(gen__device_weights_overlay_put(ov, "conv_in.weight", &t), GEN_EINVAL);
+    assert_non_null(strstr(gen_last_error_message(), "conv_in.weight"));
+    assert_true(t.owned); /* still the caller's */
+    assert_int_equal(gen__device_weights_overlay_put(ov, "no.such.weight", &t), GEN_EINVAL);
+    gen__tensor_free(&t);
+    assert_int_equal(gen__tensor_alloc_like(&t, gen__device_weights_backend(unet), &w), GEN_OK);
+    assert_int_equal(gen__tensor_copy(&t, &w), GEN_OK);
+    assert_int_equal(gen__device_weights_overlay_put(ov, "conv_in.weight", &t), GEN_OK);
+    assert_null(t.data);
+    assert_int_equal(gen__tensor_alloc_like(&t, gen__device_weights_backend(unet), &w), GEN_OK);
+    assert_int_equal(gen__device_weights_overlay_put(ov, "conv_in.weight", &t), GEN_EINVAL);
+    assert_non_null(strstr(gen_last_error_message(), "twice"));
+    gen__tensor_free(&t);
+    assert_int_equal(gen__device_weights_overlay_count(ov), 1);
+    gen__device_weights_release(ov);
+
+    gen__job_lora two[2] = {L(f->kohya, 1.0), L(f->other, -0.5)};
+    gen__device_weights *ovs[GEN__PART_COUNT];
+    int failures = 0;
+    for (long n = 1;; n++) {
+        gen__alloc_fail_after(n, 0);
+        gen_status st = gen__lora_build(two, 2, l.dw, ovs, NULL);
+        gen__alloc_fail_after(0, 0);
+        if (st == GEN_OK) {
+            release_overlays(ovs);
+            break;
+        }
+        failures++;
+        for (int p = 0; p < GEN__PART_COUNT; p++)
+            assert_null(ovs[p]);
+        assert_true(st == GEN_ENOMEM || st == GEN_EDEVICE_OOM);
+        assert_true(n < 100000);
+    }
+    print_message("%d allocation failure points, each failed cleanly\n", failures);
+    assert_true(failures > 10);
+    unlock_parts(&l);
+    gen_context_destroy(ctx);
+}
+
 /* Link (symlink) `name` of the fixture model into dir. */
 static void link_into(const char *dir, const char *name)
 {
@@ -866,6 +923,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_patched_tensors),
+        cmocka_unit_test(test_overlay_rules_and_alloc_failures),
         cmocka_unit_test(test_generate_equals_merged_model),
         cmocka_unit_test(test_two_devices_leave_weights_untouched),
         cmocka_unit_test(test_bad_files),
