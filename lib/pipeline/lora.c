@@ -104,6 +104,9 @@ static gen_status parse_key(const lora_ctx *c, int file, const char *key, gen__p
         {".lora_A.weight", ROLE_DOWN, false},    {".lora_B.weight", ROLE_UP, false},
         {".lora.down.weight", ROLE_DOWN, false}, {".lora.up.weight", ROLE_UP, false},
         {"_lora.down.weight", ROLE_DOWN, true},  {"_lora.up.weight", ROLE_UP, true},
+        /* legacy diffusers text encoder (PatchedLoraProjection) */
+        {".lora_linear_layer.down.weight", ROLE_DOWN, false},
+        {".lora_linear_layer.up.weight", ROLE_UP, false},
         {".alpha", ROLE_ALPHA, false},
     };
     static const struct {
@@ -138,12 +141,15 @@ static gen_status parse_key(const lora_ctx *c, int file, const char *key, gen__p
     *role = suffixes[s].role;
     memcpy(stem, key + plen, stem_len - plen);
     stem[stem_len - plen] = '\0';
-    if (suffixes[s].processor) {
+    char *proc = *kohya ? NULL : strstr(stem, ".processor.");
+    size_t slen = strlen(stem);
+    if (proc && *role == ROLE_ALPHA && slen > 5 && strcmp(stem + slen - 5, "_lora") == 0)
+        stem[slen - 5] = '\0'; /* "<block>.processor.to_q_lora.alpha" */
+    if (suffixes[s].processor && !proc)
+        return unknown_key(c, file, key);
+    if (proc) {
         /* diffusers' attention-processor LoRA: "<block>.processor.to_q" names
          * "<block>.to_q"; to_out is the first module of to_out. */
-        char *proc = strstr(stem, ".processor.");
-        if (*kohya || !proc)
-            return unknown_key(c, file, key);
         const char *proj = proc + strlen(".processor.");
         char tail[KEY_MAX];
         snprintf(tail, sizeof tail, "%s%s", proj, strcmp(proj, "to_out") == 0 ? ".0" : "");

@@ -19,7 +19,8 @@
  * - diffusers / peft: "unet.<dotted path>.lora_A.weight" / ".lora_B.weight",
  *   or ".lora.down.weight" / ".lora.up.weight", optional ".alpha";
  *   "text_encoder.<dotted path>..."; the older attention-processor form
- *   "unet.<...>.processor.to_q_lora.down.weight" (to_out_lora -> to_out.0).
+ *   "unet.<...>.processor.to_q_lora.down.weight" (to_out_lora -> to_out.0),
+ *   and the legacy text encoder form "...q_proj.lora_linear_layer.down.weight".
  * alpha absent: the scale is 1 (alpha = rank), as diffusers does.
  *
  * Policy: every key must be used. A key of another kind (LoHa/LoKr, DoRA

@@ -113,6 +113,25 @@ static void key_name(char *out, size_t size, enum style style, const tmod *m, co
         /* diffusers-style text encoder keys may omit transformers' "text_model." */
         if (style == DOTTED && strncmp(stem, "text_model.", 11) == 0)
             stem += 11;
+        /* diffusers' older forms: attention-processor keys for the UNet's
+         * attention projections, lora_linear_layer for the text encoder. */
+        static const char *const projs[] = {".to_q", ".to_k", ".to_v", ".to_out.0"};
+        size_t n = strlen(stem);
+        for (size_t i = 0; style == DOTTED && m->part == GEN__PART_UNET && i < 4; i++) {
+            size_t k = strlen(projs[i]);
+            if (n > k && strcmp(stem + n - k, projs[i]) == 0) {
+                const char *psfx = strcmp(suffix, ".lora.down.weight") == 0 ? "_lora.down.weight"
+                                   : strcmp(suffix, ".lora.up.weight") == 0 ? "_lora.up.weight"
+                                                                            : "_lora.alpha";
+                snprintf(out, size, "unet.%.*s.processor.%s%s", (int)(n - k), stem,
+                         i == 3 ? "to_out" : projs[i] + 1, psfx);
+                return;
+            }
+        }
+        if (style == DOTTED && m->part == GEN__PART_TEXT_ENCODER)
+            suffix = strcmp(suffix, ".lora.down.weight") == 0 ? ".lora_linear_layer.down.weight"
+                     : strcmp(suffix, ".lora.up.weight") == 0 ? ".lora_linear_layer.up.weight"
+                                                              : suffix;
         snprintf(out, size, "%s%s%s", m->part == GEN__PART_UNET ? "unet." : "text_encoder.", stem,
                  suffix);
     }
