@@ -14,6 +14,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/time.h"
+#include "pipeline/lora.h"
 #include "pipeline/preview.h"
 #include "pipeline/rng.h"
 #include "pipeline/scheduler.h"
@@ -31,6 +32,7 @@ typedef struct run {
     gen__dtype dtype;
     gen__model *model;
     gen__engine_part parts[GEN__PART_COUNT];
+    gen__device_weights *overlays[GEN__PART_COUNT]; /* this job's LoRA-patched views, or NULL */
     gen__text_encoder *te;
     gen__unet *unet;
     gen__vae *vae;
@@ -144,6 +146,33 @@ static gen_status lock_part(run *r, gen__part part)
     return st;
 }
 
+/* What the networks bind for a part: the job's LoRA overlay over the cached
+ * device copy, or the cached copy itself. */
+static const gen__device_weights *part_weights(const run *r, gen__part part)
+{
+    return r->overlays[part] ? r->overlays[part] : gen__engine_part_weights(&r->parts[part]);
+}
+
+/* The job's LoRAs, out of place: the cached copies are never written. */
+static gen_status apply_loras(run *r)
+{
+    if (r->job->lora_count == 0)
+        return GEN_OK;
+    const gen__device_weights *parts[GEN__PART_COUNT];
+    for (int p = 0; p < GEN__PART_COUNT; p++)
+        parts[p] = gen__engine_part_weights(&r->parts[p]);
+    gen__lora_stats stats;
+    gen_status st = gen__lora_build(r->job->loras, r->job->lora_count, parts, r->overlays, &stats);
+    if (st == GEN_OK)
+        GEN__LOG_INFO(gen__engine_logger(r->engine),
+                      "LoRA: %d file(s), %d module(s): %d unet and %d text encoder weights "
+                      "patched (%.1f MiB) in %.1f ms",
+                      stats.files, stats.modules, stats.patched[GEN__PART_UNET],
+                      stats.patched[GEN__PART_TEXT_ENCODER],
+                      (double)stats.overlay_bytes / (1024.0 * 1024.0), stats.seconds * 1e3);
+    return st;
+}
+
 static gen_status check_size(run *r)
 {
     const gen__unet_config *uc = gen__model_unet_config(r->model);
@@ -186,7 +215,7 @@ static gen_status encode_prompts(run *r)
                           names[which], len - 2);
     }
     if (st == GEN_OK)
-        st = gen__text_encoder_create(&r->te, tc, gen__engine_part_weights(&r->parts[GEN__PART_TEXT_ENCODER]));
+        st = gen__text_encoder_create(&r->te, tc, part_weights(r, GEN__PART_TEXT_ENCODER));
     if (st == GEN_OK)
         st = gen__text_encoder_forward(r->te, &r->context, ids, r->batch, len, r->job->clip_skip);
     gen__free(ids);
@@ -412,6 +441,9 @@ static void run_free(run *r)
     gen__vae_destroy(r->vae);
     gen__unet_destroy(r->unet);
     gen__text_encoder_destroy(r->te);
+    /* The networks are gone: the overlays, then the cached copies under them. */
+    for (int p = 0; p < GEN__PART_COUNT; p++)
+        gen__device_weights_release(r->overlays[p]);
     for (int p = 0; p < GEN__PART_COUNT; p++)
         gen__engine_release_part(&r->parts[p]);
     gen__tokenizer_destroy(r->tok);
@@ -450,11 +482,13 @@ gen_status gen__generate(gen__engine *engine, size_t device_index, const gen_job
     for (int p = 0; st == GEN_OK && p < GEN__PART_COUNT; p++)
         st = lock_part(&r, (gen__part)p);
     if (st == GEN_OK)
+        st = apply_loras(&r);
+    if (st == GEN_OK)
         st = gen__unet_create(&r.unet, gen__model_unet_config(r.model),
-                              gen__engine_part_weights(&r.parts[GEN__PART_UNET]));
+                              part_weights(&r, GEN__PART_UNET));
     if (st == GEN_OK)
         st = gen__vae_create(&r.vae, gen__model_vae_config(r.model),
-                             gen__engine_part_weights(&r.parts[GEN__PART_VAE]),
+                             part_weights(&r, GEN__PART_VAE),
                              job->init_image != NULL);
     if (st == GEN_OK && canceled(&r))
         st = gen__error(GEN_ECANCELED, "canceled while loading");

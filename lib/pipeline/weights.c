@@ -27,9 +27,11 @@ struct gen__device_weights {
     char label[32];
     gen__backend *be;
     gen__dtype dtype;
-    device_entry *items;
+    device_entry *items; /* sorted by name; an overlay's own replacements */
     size_t count;
     uint64_t bytes;
+    const gen__device_weights *base; /* non-NULL: a job-local overlay (weights.h) */
+    size_t cap;                      /* overlays grow items */
 };
 
 gen_status gen__host_weights_create(gen__host_weights **out, const char *label)
@@ -264,20 +266,111 @@ uint64_t gen__device_weights_bytes(const gen__device_weights *dw)
     return dw->bytes;
 }
 
-static const device_entry *device_find(const gen__device_weights *dw, const char *name)
+/* Index of the first own entry whose name is >= name. */
+static size_t device_lower_bound(const gen__device_weights *dw, const char *name)
 {
     size_t lo = 0, hi = dw->count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(dw->items[mid].name, name);
-        if (c == 0)
-            return &dw->items[mid];
-        if (c < 0)
+        if (strcmp(dw->items[mid].name, name) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
+    return lo;
+}
+
+/* An overlay's own replacement first, then its base's tensor. */
+static const device_entry *device_find(const gen__device_weights *dw, const char *name)
+{
+    for (; dw; dw = dw->base) {
+        size_t pos = device_lower_bound(dw, name);
+        if (pos < dw->count && strcmp(dw->items[pos].name, name) == 0)
+            return &dw->items[pos];
+    }
     return NULL;
+}
+
+size_t gen__device_weights_count(const gen__device_weights *dw)
+{
+    while (dw->base)
+        dw = dw->base;
+    return dw->count;
+}
+
+const char *gen__device_weights_name_at(const gen__device_weights *dw, size_t index)
+{
+    while (dw->base)
+        dw = dw->base;
+    return index < dw->count ? dw->items[index].name : NULL;
+}
+
+/* ---- overlays ------------------------------------------------------------------ */
+
+gen_status gen__device_weights_overlay(gen__device_weights **out, const gen__device_weights *base)
+{
+    *out = NULL;
+    gen__device_weights *ov = gen__calloc(1, sizeof *ov);
+    if (!ov)
+        return gen__error(GEN_ENOMEM, "%s weights: out of memory", base->label);
+    memcpy(ov->label, base->label, sizeof ov->label);
+    ov->be = base->be;
+    ov->dtype = base->dtype;
+    ov->base = base;
+    *out = ov;
+    return GEN_OK;
+}
+
+gen_status gen__device_weights_overlay_put(gen__device_weights *ov, const char *name,
+                                           gen__tensor *t)
+{
+    if (!ov->base)
+        return gen__error(GEN_EINVAL, "%s weights: not an overlay", ov->label);
+    const device_entry *orig = device_find(ov->base, name);
+    if (!orig)
+        return gen__error(GEN_EINVAL, "%s: no weight '%s' to replace", ov->label, name);
+    bool same = t->owned && t->backend == ov->be && t->dtype == orig->t.dtype &&
+                t->ndim == orig->t.ndim;
+    for (int d = 0; same && d < t->ndim; d++)
+        same = t->shape[d] == orig->t.shape[d];
+    if (!same) {
+        char have[GEN__SHAPE_STR_MAX], want[GEN__SHAPE_STR_MAX];
+        return gen__error(GEN_EINVAL, "%s: replacement of weight '%s' is %s%s, expected %s",
+                          ov->label, name, gen__tensor_str(t, have, sizeof have),
+                          t->owned ? "" : " (not owned)",
+                          gen__tensor_str(&orig->t, want, sizeof want));
+    }
+    size_t pos = device_lower_bound(ov, name);
+    if (pos < ov->count && strcmp(ov->items[pos].name, name) == 0)
+        return gen__error(GEN_EINVAL, "%s: weight '%s' is replaced twice", ov->label, name);
+    if (ov->count == ov->cap) {
+        size_t cap = ov->cap ? ov->cap * 2 : 16;
+        device_entry *items = gen__realloc(ov->items, cap * sizeof *items);
+        if (!items)
+            return gen__error(GEN_ENOMEM, "%s weights: out of memory", ov->label);
+        ov->items = items;
+        ov->cap = cap;
+    }
+    char *copy = gen__strdup(name);
+    if (!copy)
+        return gen__error(GEN_ENOMEM, "%s weights: out of memory", ov->label);
+    memmove(&ov->items[pos + 1], &ov->items[pos], (ov->count - pos) * sizeof *ov->items);
+    ov->items[pos].name = copy;
+    ov->items[pos].t = *t;
+    ov->count++;
+    ov->bytes += gen__tensor_nbytes(t);
+    *t = (gen__tensor)GEN__TENSOR_EMPTY;
+    return GEN_OK;
+}
+
+const gen__device_weights *gen__device_weights_base(const gen__device_weights *dw)
+{
+    return dw->base;
+}
+
+size_t gen__device_weights_overlay_count(const gen__device_weights *dw)
+{
+    return dw->base ? dw->count : 0;
 }
 
 bool gen__weights_has(const gen__device_weights *dw, const char *name)
@@ -327,6 +420,16 @@ gen_status gen__weights_get_opt(const gen__device_weights *dw, const char *name,
         return st;
     *found = true;
     return GEN_OK;
+}
+
+gen_status gen__weights_view(const gen__device_weights *dw, const char *name, gen__tensor *out)
+{
+    gen__tensor empty = GEN__TENSOR_EMPTY;
+    *out = empty;
+    const device_entry *e = device_find(dw, name);
+    if (!e)
+        return gen__error(GEN_ENOTFOUND, "%s: weight '%s' is missing", dw->label, name);
+    return gen__tensor_view(out, &e->t, e->t.ndim, e->t.shape, 0);
 }
 
 gen_status gen__weights_get(const gen__device_weights *dw, const char *name, int ndim,

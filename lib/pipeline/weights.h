@@ -84,10 +84,40 @@ gen_status gen__weights_get(const gen__device_weights *dw, const char *name, int
 gen_status gen__weights_get_opt(const gen__device_weights *dw, const char *name, int ndim,
                                 const int64_t *shape, gen__tensor *out, bool *found);
 
+/* A view of tensor `name` whatever its shape; GEN_ENOTFOUND naming it when absent. */
+gen_status gen__weights_view(const gen__device_weights *dw, const char *name, gen__tensor *out);
+
 /* Whether the device copy holds `name`. */
 bool gen__weights_has(const gen__device_weights *dw, const char *name);
 
 /* The stored tensor `name` (read-only, no shape check), NULL when absent. */
 const gen__tensor *gen__weights_peek(const gen__device_weights *dw, const char *name);
+
+/* Tensor names of a device copy (an overlay lists its base's names). */
+size_t gen__device_weights_count(const gen__device_weights *dw);
+const char *gen__device_weights_name_at(const gen__device_weights *dw, size_t index);
+
+/* ---- job-local overlays (LoRA) -----------------------------------------------
+ * An overlay is a gen__device_weights that the networks bind like any other,
+ * made for one job over a cached device copy `base`: the lookups above return
+ * the overlay's own (owned, patched) tensor for a name it holds and base's
+ * tensor otherwise. Nothing is ever written into `base`: on CPU devices a
+ * cached copy aliases the canonical host weights shared by every device.
+ * `base` must stay locked in its cache and outlive the overlay (and the
+ * networks bound to it). gen__device_weights_release frees only the overlay's
+ * own tensors. */
+gen_status gen__device_weights_overlay(gen__device_weights **out, const gen__device_weights *base);
+
+/* Hand the overlay a patched replacement for base's tensor `name`: same dtype
+ * and shape, owned, on base's backend. On success the overlay owns it and *t
+ * is reset to empty; on failure (GEN_EINVAL naming the tensor, GEN_ENOMEM)
+ * *t is left to the caller. A name already replaced is an error. */
+gen_status gen__device_weights_overlay_put(gen__device_weights *ov, const char *name,
+                                           gen__tensor *t);
+
+/* Base of an overlay; NULL for a plain device copy. */
+const gen__device_weights *gen__device_weights_base(const gen__device_weights *dw);
+/* Number of tensors an overlay replaces (0 for a plain copy). */
+size_t gen__device_weights_overlay_count(const gen__device_weights *dw);
 
 #endif
