@@ -11,5 +11,6 @@
 #include <gen/event.h>
 #include <gen/job.h>
 #include <gen/queue.h>
+#include <gen/model.h>
 
 #endif /* GEN_GEN_H */
