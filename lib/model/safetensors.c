@@ -503,3 +503,8 @@ const char *gen__st_metadata_get(const gen__st_file *f, const char *key)
     st_meta *m = bsearch(&k, f->meta, f->meta_count, sizeof(*f->meta), cmp_meta_key);
     return m ? m->value : NULL;
 }
+
+uint64_t gen__st_file_offset(const gen__st_file *f, const gen__tensor_view *t)
+{
+    return (uint64_t)((const unsigned char *)t->data - f->base);
+}

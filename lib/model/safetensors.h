@@ -56,6 +56,9 @@ const gen__tensor_view *gen__st_at(const gen__st_file *file, size_t index);
 /* NULL when absent (no error recorded). */
 const gen__tensor_view *gen__st_find(const gen__st_file *file, const char *name);
 
+/* Byte offset of a view's data in the file (for readers that do not use the mapping). */
+uint64_t gen__st_file_offset(const gen__st_file *file, const gen__tensor_view *view);
+
 /* __metadata__ entries (sorted by key); value NULL when the key is absent. */
 size_t gen__st_metadata_count(const gen__st_file *file);
 const char *gen__st_metadata_key(const gen__st_file *file, size_t index);
