@@ -1,0 +1,261 @@
+/* gen serve: one worker per device processes the queue file until stopped.
+ *
+ * Stopping. SIGINT and SIGTERM are blocked in every thread and taken by a
+ * sigwait thread, which only counts them (it never calls libgen); the main
+ * thread sees the count within 100 ms and acts:
+ *   1st: pause the workers (they claim nothing more), let running items
+ *        finish while their bars keep moving, then stop;
+ *   2nd: stop now with GEN_STOP_REQUEUE: running items stop within a step and
+ *        go back to pending. Not GEN_STOP_CANCEL: whoever stops a service
+ *        should not decide the outcome of other people's jobs; a requeued item
+ *        runs again on the next `gen serve` (or another process sharing the
+ *        file). Cancel items themselves with `gen queue cancel`;
+ *   3rd: exit at once (the next open of the file recovers the items).
+ * The final stop is always GEN_STOP_REQUEUE: once draining has seen no item
+ * running it equals a drain, and an item claimed in the moment the pause took
+ * effect goes back to pending instead of being lost or waited for.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "progress.h"
+
+static const char serve_help[] =
+    "usage: gen [--set NAME=VALUE]... serve [--db PATH] [--devices LIST] [--until-empty]\n"
+    "                                     [--plain]\n"
+    "\n"
+    "Start one worker per device (generation_devices, or --devices LIST such as\n"
+    "\"auto\", \"cuda:0,cuda:1\", \"cpu:0,cpu:1\") and process the queue file until\n"
+    "stopped. On a terminal, one progress bar per running item (device, item,\n"
+    "stage, step/total, it/s, ETA); otherwise plain lines.\n"
+    "\n"
+    "  --db PATH       the queue file (else LIBGEN_DB_PATH); created if missing\n"
+    "  --devices LIST  same as the global --set generation_devices=LIST\n"
+    "  --until-empty   stop (draining) once no item is pending or running\n"
+    "  --plain         plain lines even on a terminal\n"
+    "\n"
+    "Ctrl-C (SIGINT) or SIGTERM: finish the running items, claim no more, stop.\n"
+    "A second Ctrl-C: stop now; running items go back to pending (GEN_STOP_REQUEUE).\n"
+    "A third: exit at once.\n"
+    "\n"
+    "Exit codes: 0 stopped cleanly, 1 runtime error (e.g. the workers could not\n"
+    "start), 2 usage error.\n";
+
+static atomic_int signals_seen;
+
+/* The sigwait thread: counts SIGINT/SIGTERM; the third one exits. */
+static void *signal_thread(void *arg)
+{
+    sigset_t *set = arg;
+    for (;;) {
+        int sig = 0;
+        if (sigwait(set, &sig) != 0)
+            continue;
+        if (atomic_fetch_add(&signals_seen, 1) + 1 >= 3) {
+            static const char msg[] = "\ngen serve: third signal: exiting now\n";
+            ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+            (void)w;
+            _exit(130);
+        }
+    }
+    return NULL;
+}
+
+enum state { RUNNING, DRAINING, STOPPED };
+
+typedef struct server {
+    gen_context *ctx;
+    progress *view;
+    enum state state;
+    int handled;          /* signals acted upon */
+    int64_t drain_since;
+    int64_t next_check;   /* next poll of the queue (dropped events, --until-empty) */
+    bool until_empty;
+} server;
+
+static void pump_events(server *s, int timeout_ms)
+{
+    gen_event *ev = NULL;
+    if (gen_context_next_event(s->ctx, &ev, timeout_ms) != GEN_OK)
+        return;
+    for (int n = 0; ev && n < 1024; n++) {
+        progress_event(s->view, ev);
+        gen_event_destroy(ev);
+        ev = NULL;
+        if (gen_context_next_event(s->ctx, &ev, 0) != GEN_OK)
+            break;
+    }
+    gen_event_destroy(ev);
+}
+
+static int stop_now(server *s)
+{
+    gen_status st = gen_context_stop(s->ctx, GEN_STOP_REQUEUE);
+    s->state = STOPPED;
+    pump_events(s, 0);
+    return st == GEN_OK ? EXIT_OK : cli_fail("stopping the workers");
+}
+
+/* Sessions whose end event was dropped (the event queue overflowed) would
+ * hold the drain forever: ask the queue. */
+static void check_sessions(server *s)
+{
+    gen_queue *q = gen_context_queue(s->ctx);
+    for (size_t i = progress_active(s->view); i-- > 0;) {
+        int64_t item = progress_active_item(s->view, i);
+        int32_t status = GEN_QUEUE_IN_PROGRESS;
+        if (gen_queue_get_status(&status, q, item) == GEN_OK && status != GEN_QUEUE_IN_PROGRESS)
+            progress_forget(s->view, item, status);
+    }
+}
+
+static bool queue_empty(server *s)
+{
+    gen_queue_counts k;
+    memset(&k, 0, sizeof(k));
+    k.version = GEN_QUEUE_COUNTS_VERSION;
+    if (gen_queue_get_counts(&k, gen_context_queue(s->ctx), NULL, NULL) != GEN_OK)
+        return false;
+    return k.pending == 0 && k.in_progress == 0;
+}
+
+static int begin_drain(server *s, const char *why)
+{
+    if (gen_context_pause(s->ctx) != GEN_OK)
+        return cli_fail("pausing the workers");
+    s->state = DRAINING;
+    s->drain_since = cli_now_ns();
+    progress_line(s->view, "%s", why);
+    return EXIT_OK;
+}
+
+static int run_loop(server *s)
+{
+    int rc = EXIT_OK;
+    while (s->state != STOPPED && rc == EXIT_OK) {
+        pump_events(s, 100);
+        progress_tick(s->view, false);
+        int seen = atomic_load(&signals_seen);
+        int64_t now = cli_now_ns();
+        if (seen >= 2 && s->handled < 2) {
+            s->handled = 2;
+            progress_line(s->view, "stopping now: running items go back to the queue");
+            return stop_now(s);
+        }
+        if (seen >= 1 && s->handled < 1) {
+            s->handled = 1;
+            if (s->state == RUNNING)
+                rc = begin_drain(s, "stopping: letting running items finish (Ctrl-C again to "
+                                    "stop them now and put them back in the queue)");
+        }
+        if (now >= s->next_check) {
+            s->next_check = now + 500000000LL;
+            check_sessions(s);
+            if (s->until_empty && s->state == RUNNING && progress_active(s->view) == 0 &&
+                queue_empty(s))
+                rc = begin_drain(s, "the queue is empty: stopping");
+        }
+        /* A claim racing with the pause shows up within a poll; wait 300 ms. */
+        if (rc == EXIT_OK && s->state == DRAINING && progress_active(s->view) == 0 &&
+            now - s->drain_since > 300000000LL)
+            rc = stop_now(s);
+    }
+    return rc;
+}
+
+int cmd_serve(cli_env *env)
+{
+    const char *db = NULL, *devices = NULL;
+    bool until_empty = false, plain = false;
+    cli_args a;
+    cli_args_init(&a, "serve", env->argc, env->argv, 1);
+    while (cli_args_more(&a)) {
+        if (cli_help(&a)) {
+            fputs(serve_help, stdout);
+            return EXIT_OK;
+        } else if (cli_opt(&a, "--db", &db) || cli_opt(&a, "--devices", &devices) ||
+                   cli_flag_to(&a, "--until-empty", &until_empty) ||
+                   cli_flag_to(&a, "--plain", &plain)) {
+        } else {
+            cli_unknown(&a);
+        }
+    }
+    if (a.error)
+        return EXIT_USAGE;
+    const char *path = cli_db_path(env, db, "serve");
+    if (!path)
+        return EXIT_USAGE;
+    gen_context_options opts = env->options;
+    gen_status st = gen_context_options_set(&opts, "db_path", path);
+    if (st == GEN_OK && devices)
+        st = gen_context_options_set(&opts, "generation_devices", devices);
+    if (st != GEN_OK)
+        return cli_fail_input("serve", st);
+
+    /* Block the signals before any thread exists, so every thread inherits
+     * the mask and only the sigwait thread receives them. */
+    static sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    pthread_t sig_thread;
+    if (pthread_create(&sig_thread, NULL, signal_thread, &set) != 0) {
+        fprintf(stderr, "gen serve: cannot start the signal thread\n");
+        return EXIT_RUNTIME;
+    }
+
+    int rc = EXIT_OK;
+    server s;
+    memset(&s, 0, sizeof(s));
+    s.until_empty = until_empty;
+    if (gen_context_create(&s.ctx, &opts) != GEN_OK) {
+        rc = cli_fail("cannot create the context");
+        goto out;
+    }
+    if (gen_cli_context_hook)
+        gen_cli_context_hook(s.ctx);
+    if (gen_context_enable_event_queue(s.ctx, 0) != GEN_OK) {
+        rc = cli_fail("cannot enable events");
+        goto out;
+    }
+    s.view = progress_new(stdout, !plain && isatty(STDOUT_FILENO));
+    if (!s.view) {
+        rc = cli_fail("out of memory");
+        goto out;
+    }
+    st = gen_context_start(s.ctx);
+    if (st != GEN_OK) {
+        rc = cli_fail("cannot start the workers");
+        if (st == GEN_EUNSUPPORTED)
+            fprintf(stderr, "gen serve: this build of libgen cannot process items yet (no item "
+                            "runner: the generation pipeline is not merged); the queue is "
+                            "unchanged\n");
+        goto out;
+    }
+    const gen_device_pool *pool = gen_context_device_pool(s.ctx);
+    size_t n = gen_device_pool_count(pool);
+    progress_line(s.view, "serving %s on %zu device%s (Ctrl-C: finish running items and stop)",
+                  path, n, n == 1 ? "" : "s");
+    for (size_t d = 0; d < n; d++)
+        progress_line(s.view, "  %s  %s", gen_device_pool_id(pool, d),
+                      gen_device_pool_label(pool, d));
+    rc = run_loop(&s);
+    progress_totals t = progress_get_totals(s.view);
+    progress_line(s.view, "stopped: %llu started, %llu completed, %llu failed, %llu canceled, "
+                          "%llu put back in the queue",
+                  (unsigned long long)t.started, (unsigned long long)t.completed,
+                  (unsigned long long)t.failed, (unsigned long long)t.canceled,
+                  (unsigned long long)t.requeued);
+out:
+    progress_free(s.view);
+    gen_context_destroy(s.ctx);
+    pthread_cancel(sig_thread);
+    pthread_join(sig_thread, NULL);
+    return rc;
+}
