@@ -95,26 +95,30 @@ static double rate_of(const session *s, int64_t now)
     return secs > 0 ? (double)(s->step - s->rate_step) / secs : 0.0;
 }
 
+/* "CPU #1       item 12    alice    denoise [=====>    ]  10/20  2.13 it/s  ETA 0:05":
+ * the bar takes the width the text leaves (8..40 cells). */
 static void format_bar(const session *s, int64_t now, char *line, size_t size, int width)
 {
-    char bar[33];
-    int cells = 24;
+    char head[128], tail[96];
+    snprintf(head, sizeof(head), "%-12.12s item %-5lld %-8.8s %-7s ", s->label,
+             (long long)s->item, s->user, gen_stage_name(s->stage));
+    double rate = rate_of(s, now);
+    int n = snprintf(tail, sizeof(tail), " %3d/%-3d", s->step, s->total);
+    if (rate > 0 && n > 0) {
+        int eta = (int)((double)(s->total - s->step) / rate + 0.5);
+        snprintf(tail + n, sizeof(tail) - (size_t)n, "  %.2f it/s  ETA %d:%02d", rate, eta / 60,
+                 eta % 60);
+    }
+    int cells = width - 1 - (int)strlen(head) - (int)strlen(tail) - 2;
+    cells = cells < 8 ? 8 : cells > 40 ? 40 : cells;
+    char bar[48];
     int filled = s->total > 0 ? (int)((int64_t)cells * s->step / s->total) : 0;
     bar[0] = '[';
     for (int i = 0; i < cells; i++)
         bar[1 + i] = i < filled ? '=' : (i == filled ? '>' : ' ');
     bar[cells + 1] = ']';
     bar[cells + 2] = '\0';
-    double rate = rate_of(s, now);
-    char rate_text[48] = "";
-    if (rate > 0) {
-        int eta = (int)((double)(s->total - s->step) / rate + 0.5);
-        snprintf(rate_text, sizeof(rate_text), "  %.2f it/s  ETA %d:%02d", rate, eta / 60,
-                 eta % 60);
-    }
-    snprintf(line, size, "%-18.18s item %-6lld %-8.8s %-7s %s %3d/%-3d%s", s->label,
-             (long long)s->item, s->user, gen_stage_name(s->stage), bar, s->step, s->total,
-             rate_text);
+    snprintf(line, size, "%s%s%s", head, bar, tail);
     clip(line, (size_t)width - 1);
 }
 
