@@ -34,7 +34,10 @@ class Job:
         return cls(json=text)
 
     def __del__(self):
-        self.close()
+        try:
+            self.close()
+        except Exception:
+            pass
 
     def close(self):
         if getattr(self, "_h", None):

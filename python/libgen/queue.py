@@ -147,13 +147,17 @@ class Queue:
         self.close()
 
     def __del__(self):
-        if getattr(self, "_owned", False):
-            self.close()
+        try:
+            if getattr(self, "_owned", False):
+                self.close()
+        except Exception:  # interpreter shutdown: the library may be gone already
+            pass
 
     def _handle(self):
-        if not self._h:
+        owner = getattr(self, "_owner", None)
+        if not self._h or (owner is not None and not owner._h):
             from .errors import StateError
-            raise StateError(-15, "the queue is closed")
+            raise StateError(-15, "the queue is closed (or its context is)")
         return self._h
 
     # --- enqueue / claim / status ---------------------------------------------------------

@@ -92,3 +92,14 @@ def test_messages_are_per_thread():
 def test_error_for_unknown_status_is_the_base_class():
     e = libgen.error_for(-999, "future error")
     assert type(e) is libgen.LibgenError and e.status == -999 and e.message == "future error"
+
+
+def test_queue_of_a_closed_context_raises(db):
+    ctx = libgen.Context(generation_devices="cpu:0", db_path=db, log_level="error")
+    q = ctx.queue
+    q.enqueue({"model": "/m", "prompt": "x"})
+    ctx.close()
+    with pytest.raises(libgen.StateError):
+        q.counts()
+    with pytest.raises(libgen.StateError):
+        ctx.start()
