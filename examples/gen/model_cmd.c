@@ -1,11 +1,22 @@
 /* gen info MODEL: what a model on disk is (gen_model_inspect).
- * gen metadata IMAGE.png: the parameters libgen stored in a PNG (waits for
- * include/gen/image.h). */
+ * gen metadata IMAGE.png: the parameters libgen stored in a PNG
+ * (gen_image_read_metadata, include/gen/image.h: wired as soon as that header
+ * is in the tree, a stub saying so until then). */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cli.h"
+
+#if defined(__has_include)
+#if __has_include(<gen/image.h>)
+#include <gen/image.h>
+#define CLI_HAVE_IMAGE_METADATA 1
+#endif
+#endif
 
 static const char info_help[] =
     "usage: gen info MODEL [--json]\n"
@@ -94,7 +105,54 @@ static const char metadata_help[] =
     "usage: gen metadata IMAGE.png [--json]\n"
     "\n"
     "Print the generation parameters libgen stored in a PNG it wrote (model,\n"
-    "prompt, seed, scheduler, ...), in the job form `gen queue add --job` takes.\n";
+    "prompt, negative_prompt, seed, steps, scheduler, guidance, width, height,\n"
+    "strength, libgen_version): NAME=VALUE lines, or the JSON object with --json.\n"
+    "Exit code 1 when the file is missing, not a PNG, or has no libgen metadata.\n";
+
+#ifdef CLI_HAVE_IMAGE_METADATA
+static int print_metadata(const char *image, bool json)
+{
+    size_t needed = 0;
+    gen_status st = gen_image_read_metadata(image, NULL, 0, &needed);
+    char *buf = st == GEN_OK ? malloc(needed ? needed : 1) : NULL;
+    if (st == GEN_OK && !buf)
+        st = GEN_ENOMEM;
+    if (st == GEN_OK)
+        st = gen_image_read_metadata(image, buf, needed, NULL);
+    if (st != GEN_OK) {
+        fprintf(stderr, "gen metadata: %s\n", gen_last_error_message());
+        free(buf);
+        return EXIT_RUNTIME;
+    }
+    int rc = EXIT_OK;
+    if (json) {
+        printf("%s\n", buf);
+    } else {
+        json_t *root = json_loads(buf, 0, NULL);
+        if (!json_is_object(root)) {
+            fprintf(stderr, "gen metadata: %s: the metadata is not a JSON object\n", image);
+            rc = EXIT_RUNTIME;
+        } else {
+            const char *key;
+            json_t *value;
+            json_object_foreach(root, key, value) {
+                if (json_is_string(value)) {
+                    printf("%s=%s\n", key, json_string_value(value));
+                } else if (json_is_null(value)) {
+                    printf("%s=\n", key);
+                } else {
+                    char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+                    printf("%s=%s\n", key, text ? text : "");
+                    free(text);
+                }
+            }
+        }
+        json_decref(root);
+    }
+    free(buf);
+    return rc;
+}
+#endif
 
 int cmd_metadata(cli_env *env)
 {
@@ -116,14 +174,15 @@ int cmd_metadata(cli_env *env)
         return EXIT_USAGE;
     if (!image)
         return cli_usage_error("metadata", "give the path of a PNG file");
+#ifdef CLI_HAVE_IMAGE_METADATA
+    return print_metadata(image, json);
+#else
     if (access(image, R_OK) != 0) {
         fprintf(stderr, "gen metadata: cannot read \"%s\": %s\n", image, strerror(errno));
         return EXIT_RUNTIME;
     }
-    /* Plugs in here: read the metadata with the image API (include/gen/image.h,
-     * not merged yet) and print it as the job JSON (json) or NAME=VALUE lines. */
-    (void)json;
     fprintf(stderr, "gen metadata: not available in this build yet (PNG metadata read-back, "
                     "include/gen/image.h, is not merged)\n");
     return EXIT_RUNTIME;
+#endif
 }

@@ -20,6 +20,7 @@ from .errors import (Busy, Canceled, DatabaseError, DeviceError, DeviceOutOfMemo
                      OutOfMemory, PermissionDenied, QueueFull, StateError, Timeout, Unsupported,
                      UserAbort, VersionMismatch, error_for)
 from .events import Event, EventType, Stage, Status
+from .image import read_image_metadata
 from .job import Job
 from .model import ModelInfo, ModelPart, inspect_model
 from .options import Options, QueueOptions
@@ -48,5 +49,5 @@ __all__ = [
     "NoSpace", "NotFound", "Options", "OutOfMemory", "PermissionDenied", "Queue", "QueueEvent",
     "QueueFull", "QueueOptions", "Stage", "StateError", "Status", "Timeout", "Unsupported",
     "UserAbort", "VersionMismatch", "error_for", "find_library", "inspect_model",
-    "library_path", "resolve_devices", "status_string", "version", "version_number",
+    "library_path", "read_image_metadata", "resolve_devices", "status_string", "version", "version_number",
 ]
