@@ -32,7 +32,8 @@ static const char add_help_head[] =
     "                     [--prepend] [--destination D] [--queue Q] [--origin O]\n"
     "                     [--batch ID] [--json]\n"
     "\n"
-    "Enqueue one batch: the job x N runs (run i gets seed + i). The job is checked\n"
+    "Enqueue one batch: the job x N runs (run i gets seed + i; without --seed a\n"
+    "random seed is drawn, so every image can be made again). The job is checked\n"
     "before anything is written (a bad field exits 2 naming it).\n"
     "\n"
     "  --runs N          runs of the job (default 1)\n"
@@ -68,7 +69,8 @@ static const char cancel_help[] =
     "\n"
     "Cancel matching pending AND in-progress items (a worker running one stops it\n"
     "within a step). Prints how many items changed; finished items are left as\n"
-    "they are.\n";
+    "they are. The CLI acts for every user; --user U narrows to U's items and\n"
+    "refuses (exit 1) an item id of another user.\n";
 
 static const char retry_help[] =
     "usage: gen queue retry [--db PATH] ID... [--user U] [--json]\n"
@@ -167,7 +169,9 @@ static int queue_add(cli_env *env)
     st = gen_queue_enqueue(&r, q, &batch);
     free(json);
     if (st != GEN_OK) {
-        rc = st == GEN_EINVAL ? cli_fail_input("queue add", st) : cli_fail("queue add");
+        /* The queue's own job checks (e.g. the seed range) are input errors too. */
+        rc = st == GEN_EINVAL || st == GEN_EFORMAT ? cli_fail_input("queue add", GEN_EINVAL)
+                                                   : cli_fail("queue add");
         gen_queue_close(q);
         return rc;
     }
