@@ -148,3 +148,13 @@ def test_workers_on_two_cpu_devices(db, tiny_model):
         assert ctx.callback_errors == []
         main = threading.get_ident()
         assert worker_threads and all(t != main for t, _ in worker_threads)
+
+
+def test_log_callback(db):
+    lines = []
+    with libgen.Context(generation_devices="cpu:0,cpu:1", db_path=db, log_level="info",
+                        log=lambda level, msg: lines.append((level, msg))) as ctx:
+        assert ctx.callback_errors == []
+    assert any("context created" in m for _, m in lines), lines
+    assert any("CPU #2" in m for _, m in lines), lines
+    assert all(0 <= level <= 4 for level, _ in lines)
