@@ -48,6 +48,56 @@ static const char serve_help[] =
 
 static atomic_int signals_seen;
 
+/* On a terminal, libgen's log lines (written from worker threads) would land
+ * in the middle of the progress bars: they are kept here instead and printed
+ * above the bars by the main thread. */
+#define LOG_RING 64
+typedef struct log_ring {
+    pthread_mutex_t mu;
+    char lines[LOG_RING][512];
+    int head, count;
+    unsigned dropped;
+} log_ring;
+
+static void ring_log(gen_log_level level, const char *message, void *user_data)
+{
+    log_ring *r = user_data;
+    pthread_mutex_lock(&r->mu);
+    if (r->count == LOG_RING) {
+        r->dropped++;
+    } else {
+        snprintf(r->lines[(r->head + r->count) % LOG_RING], sizeof(r->lines[0]),
+                 "libgen [%s] %s", gen_log_level_name(level), message);
+        r->count++;
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void ring_flush(log_ring *r, progress *view)
+{
+    for (;;) {
+        char line[512];
+        unsigned dropped = 0;
+        pthread_mutex_lock(&r->mu);
+        bool have = r->count > 0;
+        if (have) {
+            memcpy(line, r->lines[r->head], sizeof(line));
+            r->head = (r->head + 1) % LOG_RING;
+            r->count--;
+        } else {
+            dropped = r->dropped;
+            r->dropped = 0;
+        }
+        pthread_mutex_unlock(&r->mu);
+        if (!have) {
+            if (dropped)
+                progress_line(view, "libgen [warn] %u log lines dropped", dropped);
+            return;
+        }
+        progress_line(view, "%s", line);
+    }
+}
+
 /* The sigwait thread: counts SIGINT/SIGTERM; the third one exits. */
 static void *signal_thread(void *arg)
 {
@@ -71,6 +121,7 @@ enum state { RUNNING, DRAINING, STOPPED };
 typedef struct server {
     gen_context *ctx;
     progress *view;
+    log_ring *log;        /* NULL: libgen logs to stderr itself */
     enum state state;
     int handled;          /* signals acted upon */
     int64_t drain_since;
@@ -139,6 +190,8 @@ static int run_loop(server *s)
     int rc = EXIT_OK;
     while (s->state != STOPPED && rc == EXIT_OK) {
         pump_events(s, 100);
+        if (s->log)
+            ring_flush(s->log, s->view);
         progress_tick(s->view, false);
         int seen = atomic_load(&signals_seen);
         int64_t now = cli_now_ns();
@@ -214,6 +267,13 @@ int cmd_serve(cli_env *env)
     server s;
     memset(&s, 0, sizeof(s));
     s.until_empty = until_empty;
+    bool tty = !plain && isatty(STDOUT_FILENO);
+    static log_ring ring = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    if (tty && !opts.log_fn) {
+        opts.log_fn = ring_log;
+        opts.log_user_data = &ring;
+        s.log = &ring;
+    }
     if (gen_context_create(&s.ctx, &opts) != GEN_OK) {
         rc = cli_fail("cannot create the context");
         goto out;
@@ -224,11 +284,13 @@ int cmd_serve(cli_env *env)
         rc = cli_fail("cannot enable events");
         goto out;
     }
-    s.view = progress_new(stdout, !plain && isatty(STDOUT_FILENO));
+    s.view = progress_new(stdout, tty);
     if (!s.view) {
         rc = cli_fail("out of memory");
         goto out;
     }
+    if (s.log)
+        ring_flush(s.log, s.view); /* the context's startup lines first */
     st = gen_context_start(s.ctx);
     if (st != GEN_OK) {
         rc = cli_fail("cannot start the workers");
@@ -246,6 +308,8 @@ int cmd_serve(cli_env *env)
         progress_line(s.view, "  %s  %s", gen_device_pool_id(pool, d),
                       gen_device_pool_label(pool, d));
     rc = run_loop(&s);
+    if (s.log)
+        ring_flush(s.log, s.view);
     progress_totals t = progress_get_totals(s.view);
     progress_line(s.view, "stopped: %llu started, %llu completed, %llu failed, %llu canceled, "
                           "%llu put back in the queue",
@@ -253,8 +317,13 @@ int cmd_serve(cli_env *env)
                   (unsigned long long)t.failed, (unsigned long long)t.canceled,
                   (unsigned long long)t.requeued);
 out:
-    progress_free(s.view);
     gen_context_destroy(s.ctx);
+    if (s.log && s.view)
+        ring_flush(s.log, s.view);
+    progress_free(s.view);
+    if (s.log) /* anything logged before the display existed */
+        for (int i = 0; i < ring.count; i++)
+            fprintf(stderr, "%s\n", ring.lines[(ring.head + i) % LOG_RING]);
     pthread_cancel(sig_thread);
     pthread_join(sig_thread, NULL);
     return rc;

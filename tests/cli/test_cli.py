@@ -364,7 +364,8 @@ class Serve(unittest.TestCase):
         master, slave = pty.openpty()
         p = subprocess.Popen([GEN_SCRIPTED, "serve", "--db", self.db, "--devices",
                               "cpu:0,cpu:1", "--until-empty"], stdout=slave,
-                             stderr=subprocess.PIPE, env=clean_env(GEN_TEST_STEP_MS="50"))
+                             stderr=subprocess.PIPE,
+                             env=clean_env(GEN_TEST_STEP_MS="50", LIBGEN_LOG_LEVEL="info"))
         os.close(slave)
         chunks = []
         while True:
@@ -377,7 +378,7 @@ class Serve(unittest.TestCase):
             chunks.append(data)
         p.wait(timeout=120)
         os.close(master)
-        err = p.stderr.read()
+        err = p.stderr.read().decode("utf-8", "replace")
         p.stderr.close()
         out = b"".join(chunks).decode("utf-8", "replace")
         self.assertEqual(p.returncode, 0, err)
@@ -386,6 +387,10 @@ class Serve(unittest.TestCase):
         self.assertIn("denoise", out)
         self.assertRegex(out, r"CPU #[12]\s+item \d+")
         self.assertIn("completed on CPU #", out)
+        # libgen's log lines (worker threads) are printed above the bars by the
+        # main thread, not written into them from stderr
+        self.assertIn("libgen [info] worker 0 started", out)
+        self.assertNotIn("libgen [info]", err)
 
 
 if __name__ == "__main__":
