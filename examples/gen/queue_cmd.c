@@ -44,6 +44,8 @@ static const char add_help_head[] =
     "  --queue Q         queue id inside the file (default \"default\")\n"
     "  --origin O        free text recorded with the items\n"
     "  --batch ID        batch id (default: a new random id)\n"
+    "  --no-model-check  enqueue even if the model cannot be inspected here (e.g.\n"
+    "                    the workers run on a machine with other paths)\n"
     "  --json            print {\"batch_id\", \"item_ids\", \"requested\"}\n"
     "\n";
 
@@ -112,6 +114,7 @@ static int queue_add(cli_env *env)
     gen_queue_batch batch = GEN_QUEUE_BATCH_INIT;
     const char *v = NULL;
     int64_t n = 0;
+    bool no_model_check = false;
     cli_args a;
     cli_args_init(&a, "queue add", env->argc, env->argv, 2);
     while (cli_args_more(&a)) {
@@ -128,6 +131,7 @@ static int queue_add(cli_env *env)
                 batch.priority = (int32_t)n;
         } else if (cli_flag(&a, "--prepend")) {
             batch.prepend = 1;
+        } else if (cli_flag_to(&a, "--no-model-check", &no_model_check)) {
         } else if (cli_opt(&a, "--destination", &v)) {
             batch.destination = v;
         } else if (cli_opt(&a, "--origin", &v)) {
@@ -147,6 +151,17 @@ static int queue_add(cli_env *env)
     int rc = cli_job_build(&job_args, "queue add", &job);
     if (rc != EXIT_OK)
         return rc;
+    /* A wrong model path is caught now rather than when a worker runs it. */
+    char model[GEN_PATH_TEXT_MAX];
+    gen_model_info *info = NULL;
+    if (!no_model_check && gen_job_get(job, "model", model, sizeof(model)) == GEN_OK &&
+        gen_model_inspect(&info, model) != GEN_OK) {
+        fprintf(stderr, "gen queue add: model \"%s\": %s (--no-model-check enqueues anyway)\n",
+                model, gen_last_error_message());
+        gen_job_destroy(job);
+        return EXIT_RUNTIME;
+    }
+    gen_model_info_destroy(info);
     size_t needed = 0;
     gen_job_to_json(job, NULL, 0, &needed);
     char *json = malloc(needed ? needed : 1);

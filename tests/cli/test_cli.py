@@ -208,6 +208,14 @@ class QueueCommands(unittest.TestCase):
         r = self.gen("queue", "cancel", "--db", self.add("a", 1) and self.db, "999")
         self.assertEqual(r.returncode, 1)
         self.assertIn("999", r.stderr)
+        wrong = os.path.join(self.tmp.name, "no-such-model")
+        r = self.gen("queue", "add", "--db", self.db, "--model", wrong, "--prompt", "x")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no-such-model", r.stderr)
+        self.assertEqual(json.loads(self.ok("queue", "list", "--db", self.db, "--json",
+                                            "--all"))[-1]["model"], MODEL)  # not enqueued
+        self.ok("queue", "add", "--db", self.db, "--model", wrong, "--prompt", "x",
+                "--no-model-check")
         r = self.gen("info", os.path.join(self.tmp.name, "no-model"))
         self.assertEqual(r.returncode, 1)
         self.assertIn("no-model", r.stderr)
