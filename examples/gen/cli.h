@@ -56,8 +56,8 @@ typedef struct cli_args {
     int argc;
     char **argv;
     int i;
-    const char *cmd;  /* for messages: "queue add" */
-    bool error;       /* a usage error was printed */
+    const char *cmd; /* for messages: "queue add" */
+    bool error;      /* a usage error was printed */
     bool only_positional;
 } cli_args;
 

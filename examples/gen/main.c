@@ -87,7 +87,8 @@ int main(int argc, char **argv)
         } else if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0) {
             env.options.log_level = GEN_LOG_ERROR;
         } else if ((strcmp(arg, "--set") == 0 || strcmp(arg, "--queue-set") == 0 ||
-                    strcmp(arg, "--db") == 0) && i + 1 < argc) {
+                    strcmp(arg, "--db") == 0) &&
+                   i + 1 < argc) {
             i++;
             if (strcmp(arg, "--db") == 0) {
                 gen_status st = gen_context_options_set(&env.options, "db_path", argv[i]);

@@ -135,7 +135,8 @@ static int print_metadata(const char *image, bool json)
         } else {
             const char *key;
             json_t *value;
-            json_object_foreach(root, key, value) {
+            json_object_foreach(root, key, value)
+            {
                 if (json_is_string(value)) {
                     printf("%s=%s\n", key, json_string_value(value));
                 } else if (json_is_null(value)) {

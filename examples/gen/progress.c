@@ -19,9 +19,9 @@ typedef struct session {
     char user[32];
     int32_t stage, step, total;
     int64_t started_ns;
-    int64_t rate_ns;    /* time of the first denoising step seen (for it/s) */
-    int32_t rate_step;  /* that step */
-    int quarter;        /* plain output: last quarter of the loop printed */
+    int64_t rate_ns;   /* time of the first denoising step seen (for it/s) */
+    int32_t rate_step; /* that step */
+    int quarter;       /* plain output: last quarter of the loop printed */
 } session;
 
 struct progress {
@@ -29,7 +29,7 @@ struct progress {
     bool tty;
     session s[MAX_SESSIONS];
     size_t n;
-    int drawn;          /* bar lines on the screen below the last line printed */
+    int drawn; /* bar lines on the screen below the last line printed */
     bool dirty;
     int64_t last_draw_ns;
     progress_totals totals;
@@ -100,8 +100,8 @@ static double rate_of(const session *s, int64_t now)
 static void format_bar(const session *s, int64_t now, char *line, size_t size, int width)
 {
     char head[128], tail[96];
-    snprintf(head, sizeof(head), "%-12.12s item %-5lld %-8.8s %-7s ", s->label,
-             (long long)s->item, s->user, gen_stage_name(s->stage));
+    snprintf(head, sizeof(head), "%-12.12s item %-5lld %-8.8s %-7s ", s->label, (long long)s->item,
+             s->user, gen_stage_name(s->stage));
     double rate = rate_of(s, now);
     int n = snprintf(tail, sizeof(tail), " %3d/%-3d", s->step, s->total);
     if (rate > 0 && n > 0) {
@@ -281,9 +281,7 @@ void progress_event(progress *p, const gen_event *ev)
         }
         break;
     }
-    case GEN_EVENT_PROGRESS:
-        on_progress(p, ev);
-        break;
+    case GEN_EVENT_PROGRESS: on_progress(p, ev); break;
     case GEN_EVENT_MODEL_LOAD:
         if (gen_event_model_loaded(ev))
             progress_line(p, "loaded %s on %s in %.1f s", gen_event_model_key(ev),
@@ -296,8 +294,7 @@ void progress_event(progress *p, const gen_event *ev)
     case GEN_EVENT_WORKER_ERROR:
         progress_line(p, "worker on %s stopped: %s", label ? label : "?", gen_event_message(ev));
         break;
-    default:
-        break;
+    default: break;
     }
 }
 

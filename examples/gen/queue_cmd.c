@@ -301,8 +301,10 @@ static int queue_list(cli_env *env)
         } else if (common_arg(&a, &c)) {
         } else if (cli_opt(&a, "--status", &v)) {
             if (v && (filter.status = status_from_name(v)) < 0) {
-                cli_usage_error(a.cmd, "unknown status \"%s\" (pending, in_progress, completed, "
-                                       "failed, canceled)", v);
+                cli_usage_error(a.cmd,
+                                "unknown status \"%s\" (pending, in_progress, completed, "
+                                "failed, canceled)",
+                                v);
                 a.error = true;
             }
         } else if (cli_opt(&a, "--batch", &v)) {
@@ -335,8 +337,8 @@ static int queue_list(cli_env *env)
     if (c.json)
         printf("[");
     else
-        printf("%6s  %-11s  %-12s  %4s  %-8s  %-8s  %s\n", "ID", "STATUS", "USER", "PRIO",
-               "DEVICE", "BATCH", "PROMPT");
+        printf("%6s  %-11s  %-12s  %4s  %-8s  %-8s  %s\n", "ID", "STATUS", "USER", "PRIO", "DEVICE",
+               "BATCH", "PROMPT");
     size_t shown = 0;
     for (;;) {
         gen_queue_item_list *list = NULL;

@@ -66,8 +66,8 @@ static void ring_log(gen_log_level level, const char *message, void *user_data)
     if (r->count == LOG_RING) {
         r->dropped++;
     } else {
-        snprintf(r->lines[(r->head + r->count) % LOG_RING], sizeof(r->lines[0]),
-                 "libgen [%s] %s", gen_log_level_name(level), message);
+        snprintf(r->lines[(r->head + r->count) % LOG_RING], sizeof(r->lines[0]), "libgen [%s] %s",
+                 gen_log_level_name(level), message);
         r->count++;
     }
     pthread_mutex_unlock(&r->mu);
@@ -121,11 +121,11 @@ enum state { RUNNING, DRAINING, STOPPED };
 typedef struct server {
     gen_context *ctx;
     progress *view;
-    log_ring *log;        /* NULL: libgen logs to stderr itself */
+    log_ring *log; /* NULL: libgen logs to stderr itself */
     enum state state;
-    int handled;          /* signals acted upon */
+    int handled; /* signals acted upon */
     int64_t drain_since;
-    int64_t next_check;   /* next poll of the queue (dropped events, --until-empty) */
+    int64_t next_check; /* next poll of the queue (dropped events, --until-empty) */
     bool until_empty;
 } server;
 
@@ -311,8 +311,9 @@ int cmd_serve(cli_env *env)
     if (s.log)
         ring_flush(s.log, s.view);
     progress_totals t = progress_get_totals(s.view);
-    progress_line(s.view, "stopped: %llu started, %llu completed, %llu failed, %llu canceled, "
-                          "%llu put back in the queue",
+    progress_line(s.view,
+                  "stopped: %llu started, %llu completed, %llu failed, %llu canceled, "
+                  "%llu put back in the queue",
                   (unsigned long long)t.started, (unsigned long long)t.completed,
                   (unsigned long long)t.failed, (unsigned long long)t.canceled,
                   (unsigned long long)t.requeued);
