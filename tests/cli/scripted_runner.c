@@ -2,7 +2,7 @@
  * processes items without the pipeline. Each item runs an encode step, the
  * job's "steps" denoising steps of GEN_TEST_STEP_MS (default 40) ms each,
  * checking for cancellation before every step, and a decode step; a prompt
- * containing "fail" fails the item. */
+ * containing "fail" fails the item. It writes no image. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -36,10 +36,8 @@ static gen_status scripted_runner(void *p, size_t device, const gen_queue_item *
         hooks->progress(hooks->hook_ctx, GEN_STAGE_DENOISE, step, steps, NULL, 0, 0);
     }
     hooks->progress(hooks->hook_ctx, GEN_STAGE_DECODE, 1, 1, NULL, 0, 0);
-    snprintf(result->image_path, sizeof(result->image_path), "scripted/item-%lld.png",
-             (long long)gen_queue_item_id(item));
-    result->width = 64;
-    result->height = 64;
+    /* No file is written, so no image path is reported (no IMAGE_READY). */
+    result->image_path[0] = '\0';
     return GEN_OK;
 }
 
