@@ -43,8 +43,8 @@ static const char serve_help[] =
     "A second Ctrl-C: stop now; running items go back to pending (GEN_STOP_REQUEUE).\n"
     "A third: exit at once.\n"
     "\n"
-    "Exit codes: 0 stopped cleanly, 1 runtime error (e.g. the workers could not\n"
-    "start), 2 usage error.\n";
+    "Exit codes: 0 stopped cleanly, 1 runtime error (the workers could not start,\n"
+    "or every worker stopped on an error), 2 usage error.\n";
 
 static atomic_int signals_seen;
 
@@ -123,7 +123,8 @@ typedef struct server {
     progress *view;
     log_ring *log; /* NULL: libgen logs to stderr itself */
     enum state state;
-    int handled; /* signals acted upon */
+    int handled;                  /* signals acted upon */
+    size_t workers, dead_workers; /* a worker stops for good on a WORKER_ERROR */
     int64_t drain_since;
     int64_t next_check; /* next poll of the queue (dropped events, --until-empty) */
     bool until_empty;
@@ -135,6 +136,8 @@ static void pump_events(server *s, int timeout_ms)
     if (gen_context_next_event(s->ctx, &ev, timeout_ms) != GEN_OK)
         return;
     for (int n = 0; ev && n < 1024; n++) {
+        if (gen_event_type_of(ev) == GEN_EVENT_WORKER_ERROR)
+            s->dead_workers++;
         progress_event(s->view, ev);
         gen_event_destroy(ev);
         ev = NULL;
@@ -195,6 +198,11 @@ static int run_loop(server *s)
         progress_tick(s->view, false);
         int seen = atomic_load(&signals_seen);
         int64_t now = cli_now_ns();
+        if (s->workers > 0 && s->dead_workers >= s->workers) {
+            progress_line(s->view, "every worker stopped on an error: stopping");
+            stop_now(s);
+            return EXIT_RUNTIME;
+        }
         if (seen >= 2 && s->handled < 2) {
             s->handled = 2;
             progress_line(s->view, "stopping now: running items go back to the queue");
@@ -302,6 +310,7 @@ int cmd_serve(cli_env *env)
     }
     const gen_device_pool *pool = gen_context_device_pool(s.ctx);
     size_t n = gen_device_pool_count(pool);
+    s.workers = n;
     progress_line(s.view, "serving %s on %zu device%s (Ctrl-C: finish running items and stop)",
                   path, n, n == 1 ? "" : "s");
     for (size_t d = 0; d < n; d++)
