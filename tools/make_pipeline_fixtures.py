@@ -18,6 +18,7 @@ models (CPU, float32, safety_checker None).  One file per case:
 """
 import argparse
 import json
+import math
 import os
 
 import diffusers
@@ -173,6 +174,18 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(2)
     recs = [run(c, args.out) for c in CASES]
+
+    def finite(v):
+        # Strict JSON has no Infinity (DPM's lambda_min_clipped): write null.
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: finite(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [finite(x) for x in v]
+        return v
+
+    recs = finite(recs)
     with open(os.path.join(args.out, "cases.json"), "w") as f:
         json.dump({"info": {"diffusers": diffusers.__version__, "torch": torch.__version__,
                             "device": "cpu", "dtype": "float32"}, "cases": recs}, f, indent=1)

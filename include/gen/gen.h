@@ -9,8 +9,10 @@
 #include <gen/context.h>
 #include <gen/device.h>
 #include <gen/event.h>
+#include <gen/generate.h>
 #include <gen/job.h>
 #include <gen/queue.h>
 #include <gen/model.h>
+#include <gen/image.h>
 
 #endif /* GEN_GEN_H */

@@ -35,13 +35,14 @@ GEN_API gen_status gen_job_clone(gen_job **out, const gen_job *job);
  *   width, height    pixels, multiples of 8, 64..4096
  *   steps            1..1000
  *   guidance         classifier-free guidance scale, finite, 0..100 (<= 1: no CFG)
- *   seed             0..9223372036854775807 (2^63-1), or "random"
+ *   seed             0..4294967295, or "random" (torch seeds its generator with 32 bits)
  *   scheduler        ddim, euler, euler_a, dpmpp_2m
  *   karras           true/false: Karras sigmas (euler, dpmpp_2m)
  *   clip_skip        0..11 (diffusers' clip_skip: 1 = penultimate layer)
  *   init_image       path of a PNG for img2img ("" = txt2img)
  *   strength         img2img strength, (0, 1]
  *   tiled_vae        auto, on, off
+ *   timestep_spacing model (the model's scheduler config), leading, trailing, linspace
  *   loras            "path:weight[,path:weight...]" (replaces the list)
  * GEN_ENOTFOUND for an unknown name, GEN_EINVAL naming the field and the bad
  * value otherwise; the job is unchanged on failure. */

@@ -64,12 +64,15 @@ typedef struct gen_queue_options {
     uint32_t heartbeat_ms;      /* lease renewal period of the background thread; default
                                    10000; 0 = no thread (call gen_queue_heartbeat) */
     uint32_t max_job_bytes;     /* largest job JSON accepted; default 1 MiB */
+    int32_t log_level;          /* gen_log_level; default GEN_LOG_WARN */
+    gen_log_fn log_fn;          /* NULL = stderr; called from any thread that uses the queue */
+    void *log_user_data;        /* passed to log_fn */
 } gen_queue_options;
 
 #define GEN_QUEUE_OPTIONS_INIT                                                              \
     {                                                                                       \
         GEN_QUEUE_OPTIONS_VERSION, GEN_QUEUE_ROUND_ROBIN, 10000, 0, 3, 5000, 30000, 10000, \
-            1048576                                                                         \
+            1048576, GEN_LOG_WARN, NULL, NULL                                               \
     }
 
 /* Fill `opts` with the defaults of `version`. GEN_EVERSION for a newer version. */
@@ -77,7 +80,8 @@ GEN_API gen_status gen_queue_options_init(gen_queue_options *opts, uint32_t vers
 
 /* Set one option from text. Names: mode ("round_robin", "fifo"), max_queue_size,
  * max_queue_history, max_attempts, busy_timeout_ms, lease_ms, heartbeat_ms,
- * max_job_bytes (sizes accept "1MiB" etc.). GEN_ENOTFOUND for an unknown name,
+ * max_job_bytes (sizes accept "1MiB" etc.), log_level ("error".."trace" or
+ * 0..4). GEN_ENOTFOUND for an unknown name,
  * GEN_EINVAL for a bad value; `opts` is unchanged on failure. */
 GEN_API gen_status gen_queue_options_set(gen_queue_options *opts, const char *name,
                                          const char *value);
@@ -196,8 +200,10 @@ GEN_API gen_status gen_queue_claim(gen_queue_item **out, gen_queue *q, const cha
 
 /* Change an item's status (error_type / error_message may be NULL; they are
  * kept only for failed). A terminal item is left as is (GEN_OK, *out_changed =
- * 0). *out_changed (may be NULL) is 1 when the row changed. GEN_ENOTFOUND for a
- * missing item. */
+ * 0). Completed and failed are results: only the handle that claimed the item
+ * may report them, while it is in progress (GEN_ESTATE otherwise, e.g. after
+ * its lease expired and the item was recovered). *out_changed (may be NULL) is
+ * 1 when the row changed. GEN_ENOTFOUND for a missing item. */
 GEN_API gen_status gen_queue_set_status(int *out_changed, gen_queue *q, int64_t item_id,
                                         int32_t status, const char *error_type,
                                         const char *error_message);
@@ -208,8 +214,8 @@ GEN_API gen_status gen_queue_get_status(int32_t *out_status, gen_queue *q, int64
 /* --- cancel, delete, retry ----------------------------------------------------------------- */
 /* Scope of the calls below: with admin = 0, user_id is required and only that
  * user's items are touched (an explicit item of another user is GEN_EPERM);
- * with admin != 0, user_id = NULL means every user and a user_id narrows to
- * that user. queue_id NULL means "default". Every matching pending AND
+ * with admin != 0, user_id = NULL means every user and a user_id narrows the
+ * bulk calls to that user (gen_queue_cancel_item then cancels any item). queue_id NULL means "default". Every matching pending AND
  * in-progress item is canceled, with one event per item; counts are the rows
  * this call changed. Workers of other processes see the cancellation by
  * polling gen_queue_get_status. */
@@ -263,6 +269,8 @@ typedef struct gen_queue_counts {
     uint64_t canceled;
     uint64_t total;
 } gen_queue_counts;
+
+#define GEN_QUEUE_COUNTS_INIT {GEN_QUEUE_COUNTS_VERSION, 0, 0, 0, 0, 0, 0, 0}
 
 /* Counts for one queue (NULL = every queue) and one user (NULL = every user). */
 GEN_API gen_status gen_queue_get_counts(gen_queue_counts *out, gen_queue *q, const char *queue_id,

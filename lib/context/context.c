@@ -48,6 +48,9 @@ GEN_API gen_status gen_context_create(gen_context **out, const gen_context_optio
     ctx->logger.level = (gen_log_level)options.log_level;
     pthread_mutex_init(&ctx->mu, NULL);
     st = gen_device_pool_create(&ctx->devices, options.generation_devices);
+    if (st == GEN_OK)
+        st = gen__engine_create(&ctx->engine, ctx->devices, options.max_cache_ram,
+                                options.device_working_mem, &ctx->logger);
     if (st == GEN_OK && options.db_path[0]) {
         st = gen_queue_open(&ctx->queue, options.db_path, NULL);
         if (st == GEN_OK)
@@ -55,11 +58,14 @@ GEN_API gen_status gen_context_create(gen_context **out, const gen_context_optio
     }
     if (st != GEN_OK) {
         gen_queue_close(ctx->queue);
+        gen__engine_destroy(ctx->engine);
         gen_device_pool_destroy(ctx->devices);
         pthread_mutex_destroy(&ctx->mu);
         gen__free(ctx);
         return st;
     }
+    ctx->runner = gen__context_pipeline_runner;
+    ctx->runner_ctx = ctx;
     GEN__LOG_INFO(&ctx->logger, "libgen %s: context created (generation_devices=%s)",
                   gen_version_string(), options.generation_devices);
     log_devices(ctx);
@@ -74,7 +80,7 @@ GEN_API void gen_context_destroy(gen_context *ctx)
     if (ctx->workers)
         gen_context_stop(ctx, GEN_STOP_REQUEUE);
     gen_queue_close(ctx->queue);
-    gen__model_caches_destroy(ctx->caches);
+    gen__engine_destroy(ctx->engine);
     if (ctx->event_queue_enabled)
         gen__event_queue_destroy(&ctx->events);
     gen_device_pool_destroy(ctx->devices);

@@ -8,7 +8,7 @@
 #include <gen/context.h>
 
 #include "core/log.h"
-#include "model/model_cache.h"
+#include "pipeline/engine.h"
 #include "worker/event.h"
 #include "worker/worker.h"
 
@@ -17,7 +17,7 @@ struct gen_context {
     gen__logger logger;
     gen_device_pool *devices;    /* resolved generation_devices */
     gen_queue *queue;            /* NULL when db_path is empty */
-    gen__model_caches *caches;   /* one per device; NULL until a pipeline provides copy ops */
+    gen__engine *engine;         /* backends and model caches of the devices */
 
     pthread_mutex_t mu;          /* workers pointer, callback, event queue switch */
     gen__workers *workers;       /* non-NULL while started */
@@ -35,6 +35,10 @@ void gen__context_emit(void *ctx, const gen__event_fields *fields);
 
 /* Route the queue's status changes to the workers and to events. */
 gen_status gen__context_attach_queue(gen_context *ctx);
+
+/* The pipeline as the workers' item runner (runner_ctx = the context). */
+gen_status gen__context_pipeline_runner(void *ctx, size_t device_index, const gen_queue_item *item,
+                                        const gen__run_hooks *hooks, gen__run_result *result);
 
 /* Test hook: run items with `runner` instead of the pipeline. */
 void gen__context_set_runner(gen_context *ctx, gen__item_runner runner, void *runner_ctx);

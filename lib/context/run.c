@@ -97,7 +97,7 @@ GEN_API gen_status gen_context_start(gen_context *ctx)
     gen__workers_config cfg = {
         .queue = ctx->queue,
         .pool = ctx->devices,
-        .caches = ctx->caches,
+        .caches = gen__engine_caches(ctx->engine),
         .logger = &ctx->logger,
         .runner = ctx->runner,
         .runner_ctx = ctx->runner_ctx,

@@ -51,6 +51,14 @@ void *gen__realloc(void *ptr, size_t size)
     return realloc(ptr, size ? size : 1);
 }
 
+void *gen__aligned_malloc(size_t alignment, size_t size)
+{
+    if (should_fail())
+        return NULL;
+    size = (size + alignment - 1) / alignment * alignment; /* aligned_alloc's rule */
+    return aligned_alloc(alignment, size ? size : alignment);
+}
+
 void gen__free(void *ptr)
 {
     free(ptr);

@@ -10,6 +10,8 @@ void *gen__calloc(size_t count, size_t size);
 void *gen__realloc(void *ptr, size_t size);
 void gen__free(void *ptr);
 char *gen__strdup(const char *s);
+/* `alignment` a power of two; free with gen__free. */
+void *gen__aligned_malloc(size_t alignment, size_t size);
 char *gen__strndup(const char *s, size_t n);
 
 /* Test hook: make the allocation that comes `n` allocations from now fail

@@ -110,12 +110,12 @@ gen_status gen__text_config_validate(const char *label, const gen__text_config *
 /* ---------------------------------------------------------------- scheduler */
 
 typedef enum gen__sched_class {
-    GEN__SCHED_OTHER = 0, /* a class we do not implement (PNDM, LMS, ...): values still read */
-    GEN__SCHED_DDIM,
-    GEN__SCHED_EULER,
-    GEN__SCHED_EULER_ANCESTRAL,
-    GEN__SCHED_DPM_MULTISTEP,
-    GEN__SCHED_PNDM
+    GEN__SCHED_CLASS_OTHER = 0, /* a class we do not implement (PNDM, LMS, ...): values still read */
+    GEN__SCHED_CLASS_DDIM,
+    GEN__SCHED_CLASS_EULER,
+    GEN__SCHED_CLASS_EULER_ANCESTRAL,
+    GEN__SCHED_CLASS_DPM_MULTISTEP,
+    GEN__SCHED_CLASS_PNDM
 } gen__sched_class;
 
 typedef enum { GEN__PRED_EPSILON = 0, GEN__PRED_V = 1, GEN__PRED_SAMPLE = 2 } gen__prediction;
@@ -131,9 +131,24 @@ typedef enum {
     GEN__DPM_ALGO_SDE_DPMSOLVER
 } gen__dpm_algorithm;
 typedef enum { GEN__DPM_SOLVER_MIDPOINT = 0, GEN__DPM_SOLVER_HEUN } gen__dpm_solver;
-typedef enum { GEN__VARIANCE_NONE = 0, GEN__VARIANCE_LEARNED, GEN__VARIANCE_LEARNED_RANGE } gen__variance_type;
+typedef enum { GEN__SHIFT_EXPONENTIAL = 0, GEN__SHIFT_LINEAR } gen__time_shift;
+/* DPM-Solver reads learned/learned_range; the fixed_* values come from DDPM
+ * configs that some repositories ship and are accepted (as DPM ignores them). */
+typedef enum {
+    GEN__VARIANCE_NONE = 0,
+    GEN__VARIANCE_LEARNED,
+    GEN__VARIANCE_LEARNED_RANGE,
+    GEN__VARIANCE_FIXED_SMALL,
+    GEN__VARIANCE_FIXED_SMALL_LOG,
+    GEN__VARIANCE_FIXED_LARGE,
+    GEN__VARIANCE_FIXED_LARGE_LOG
+} gen__variance_type;
 
 /* One bit per key; `present` says which keys the file set (non-null). */
+#define GEN__SK_USE_FLOW_SIGMAS ((uint64_t)1 << 32)
+#define GEN__SK_FLOW_SHIFT ((uint64_t)1 << 33)
+#define GEN__SK_USE_DYNAMIC_SHIFTING ((uint64_t)1 << 34)
+#define GEN__SK_TIME_SHIFT_TYPE ((uint64_t)1 << 35)
 enum {
     GEN__SK_NUM_TRAIN_TIMESTEPS = 1u << 0,
     GEN__SK_BETA_START = 1u << 1,
@@ -166,7 +181,7 @@ enum {
     GEN__SK_USE_LU_LAMBDAS = 1u << 28,
     GEN__SK_LAMBDA_MIN_CLIPPED = 1u << 29,
     GEN__SK_VARIANCE_TYPE = 1u << 30,
-    GEN__SK_SKIP_PRK_STEPS = 1u << 31
+    GEN__SK_SKIP_PRK_STEPS = 1u << 31 /* more bits above, as 64-bit macros */
 };
 
 #define GEN__MAX_TRAIN_TIMESTEPS 100000
@@ -174,7 +189,7 @@ enum {
 typedef struct gen__scheduler_config {
     char class_name[64];        /* "_class_name" ("" when absent) */
     gen__sched_class class_id;  /* of class_name */
-    uint32_t present;           /* GEN__SK_* bits of the keys set in the file */
+    uint64_t present;           /* GEN__SK_* bits of the keys set in the file */
     int num_train_timesteps;
     double beta_start, beta_end;
     gen__beta_schedule beta_schedule;
@@ -203,6 +218,10 @@ typedef struct gen__scheduler_config {
     double lambda_min_clipped; /* -INFINITY by default */
     gen__variance_type variance_type;
     bool skip_prk_steps;
+    bool use_flow_sigmas;      /* DPM-Solver (flow-matching models) */
+    double flow_shift;
+    bool use_dynamic_shifting;
+    gen__time_shift time_shift_type;
 } gen__scheduler_config;
 
 /* Defaults of `cls` for every key (diffusers' __init__ defaults). */

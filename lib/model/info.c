@@ -55,8 +55,8 @@ GEN_API gen_status gen_model_inspect(gen_model_info **out, const char *path)
             continue;
         info_part *ip = &info->parts[info->n_parts++];
         ip->name = gen__part_name(part);
-        gen__dtype d = gen__model_part_dtype(m, part);
-        ip->dtype = d == GEN__DTYPE_INVALID ? "mixed" : gen__dtype_short_name(d);
+        gen__st_dtype d = gen__model_part_dtype(m, part);
+        ip->dtype = d == GEN__ST_INVALID ? "mixed" : gen__st_dtype_short_name(d);
         ip->parameters = gen__model_part_parameters(m, part);
         ip->tensors = gen__model_tensor_count(m, part);
         ip->bytes = gen__model_part_bytes(m, part);

@@ -74,9 +74,13 @@ gen_status gen__model_refuse_pickle(const char *path)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return GEN_OK; /* the real open reports it */
-    unsigned char magic[4] = {0};
+    unsigned char magic[9] = {0};
     ssize_t n = read(fd, magic, sizeof(magic));
     close(fd);
+    /* A safetensors header length can begin with the same bytes (640 = 0x80 0x02):
+     * its JSON always starts at byte 8 with '{', which neither format has there. */
+    if (n >= 9 && magic[8] == '{')
+        return GEN_OK;
     /* torch.save writes a zip archive (PK\3\4) or a raw pickle (PROTO opcode 0x80 + version). */
     if (n >= 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4)
         return pickle_error(path, "a torch zip archive, whatever its name");
@@ -103,13 +107,13 @@ gen_status gen__model_keep_file(gen__model *m, gen__st_file *f)
     return GEN_OK;
 }
 
-gen_status gen__model_add(gen__model *m, gen__part part, const gen__tensor_view *view,
+gen_status gen__model_add(gen__model *m, gen__part part, const gen__st_view *view,
                           const char *name)
 {
     gen__model_part *p = &m->parts[part];
     if (p->count == p->cap) {
         size_t cap = p->cap ? 2 * p->cap : 256;
-        gen__tensor_view *nt = gen__realloc(p->tensors, cap * sizeof(*nt));
+        gen__st_view *nt = gen__realloc(p->tensors, cap * sizeof(*nt));
         if (!nt)
             return gen__error(GEN_ENOMEM, "%s: out of memory", m->path);
         p->tensors = nt;
@@ -118,7 +122,7 @@ gen_status gen__model_add(gen__model *m, gen__part part, const gen__tensor_view 
     char *copy = gen__strdup(name);
     if (!copy)
         return gen__error(GEN_ENOMEM, "%s: out of memory", m->path);
-    gen__tensor_view *t = &p->tensors[p->count++];
+    gen__st_view *t = &p->tensors[p->count++];
     *t = *view;
     t->name = copy;
     p->present = true;
@@ -127,7 +131,7 @@ gen_status gen__model_add(gen__model *m, gen__part part, const gen__tensor_view 
 
 static int cmp_view(const void *a, const void *b)
 {
-    return strcmp(((const gen__tensor_view *)a)->name, ((const gen__tensor_view *)b)->name);
+    return strcmp(((const gen__st_view *)a)->name, ((const gen__st_view *)b)->name);
 }
 
 gen_status gen__model_finish_parts(gen__model *m)
@@ -159,6 +163,7 @@ void gen__model_close(gen__model *m)
         gen__st_close(m->files[i]);
     gen__free(m->files);
     gen__scheduler_config_free(&m->scheduler);
+    gen__free(m->tokenizer_dir);
     gen__free(m->path);
     gen__free(m);
 }
@@ -213,6 +218,23 @@ gen_status gen__model_open(gen__model **out, const char *path, const gen__model_
 const char *gen__model_path(const gen__model *m)
 {
     return m->path;
+}
+
+const char *gen__model_tokenizer_dir(const gen__model *m)
+{
+    return m->tokenizer_dir;
+}
+
+gen_status gen__model_find_tokenizer(gen__model *m, const char *dir)
+{
+    char path[4096];
+    int n = snprintf(path, sizeof(path), "%s/tokenizer/vocab.json", dir);
+    if (n < 0 || (size_t)n >= sizeof(path) || !gen__path_is_file(path))
+        return GEN_OK;
+    path[n - strlen("/vocab.json")] = '\0';
+    gen__free(m->tokenizer_dir);
+    m->tokenizer_dir = gen__strdup(path);
+    return m->tokenizer_dir ? GEN_OK : gen__error(GEN_ENOMEM, "%s: out of memory", m->path);
 }
 
 gen__family gen__model_family(const gen__model *m)
@@ -270,26 +292,26 @@ size_t gen__model_tensor_count(const gen__model *m, gen__part part)
     return valid_part(part) ? m->parts[part].count : 0;
 }
 
-const gen__tensor_view *gen__model_tensor_at(const gen__model *m, gen__part part, size_t i)
+const gen__st_view *gen__model_tensor_at(const gen__model *m, gen__part part, size_t i)
 {
     if (!valid_part(part) || i >= m->parts[part].count)
         return NULL;
     return &m->parts[part].tensors[i];
 }
 
-const gen__tensor_view *gen__model_find(const gen__model *m, gen__part part, const char *name)
+const gen__st_view *gen__model_find(const gen__model *m, gen__part part, const char *name)
 {
     if (!valid_part(part) || !name)
         return NULL;
-    gen__tensor_view key = {.name = name};
+    gen__st_view key = {.name = name};
     return bsearch(&key, m->parts[part].tensors, m->parts[part].count, sizeof(key), cmp_view);
 }
 
 gen_status gen__model_expect(const gen__model *m, gen__part part, const char *name, int ndim,
-                             const int64_t *dims, const gen__tensor_view **out)
+                             const int64_t *dims, const gen__st_view **out)
 {
     *out = NULL;
-    const gen__tensor_view *t = gen__model_find(m, part, name);
+    const gen__st_view *t = gen__model_find(m, part, name);
     if (!t)
         return gen__error(GEN_ENOTFOUND, "%s: %s has no tensor '%s'", m->path,
                           gen__part_name(part), name);
@@ -297,7 +319,7 @@ gen_status gen__model_expect(const gen__model *m, gen__part part, const char *na
     for (int i = 0; ok && i < ndim; i++)
         ok = dims[i] < 0 || dims[i] == t->shape[i];
     if (!ok) {
-        gen__tensor_view want = {.ndim = ndim};
+        gen__st_view want = {.ndim = ndim};
         for (int i = 0; i < ndim && i < GEN__ST_MAX_DIMS; i++)
             want.shape[i] = dims[i];
         char a[160], b[160];
@@ -314,7 +336,7 @@ uint64_t gen__model_part_parameters(const gen__model *m, gen__part part)
 {
     uint64_t n = 0;
     for (size_t i = 0; i < gen__model_tensor_count(m, part); i++)
-        if (gen__dtype_is_float(m->parts[part].tensors[i].dtype))
+        if (gen__st_dtype_is_float(m->parts[part].tensors[i].dtype))
             n += m->parts[part].tensors[i].numel;
     return n;
 }
@@ -327,17 +349,17 @@ uint64_t gen__model_part_bytes(const gen__model *m, gen__part part)
     return n;
 }
 
-gen__dtype gen__model_part_dtype(const gen__model *m, gen__part part)
+gen__st_dtype gen__model_part_dtype(const gen__model *m, gen__part part)
 {
-    gen__dtype d = GEN__DTYPE_INVALID;
+    gen__st_dtype d = GEN__ST_INVALID;
     for (size_t i = 0; i < gen__model_tensor_count(m, part); i++) {
-        gen__dtype t = m->parts[part].tensors[i].dtype;
-        if (!gen__dtype_is_float(t))
+        gen__st_dtype t = m->parts[part].tensors[i].dtype;
+        if (!gen__st_dtype_is_float(t))
             continue;
-        if (d == GEN__DTYPE_INVALID)
+        if (d == GEN__ST_INVALID)
             d = t;
         else if (d != t)
-            return GEN__DTYPE_INVALID;
+            return GEN__ST_INVALID;
     }
     return d;
 }

@@ -75,6 +75,11 @@ bool gen__model_supported(const gen__model *m);
 /* Whether the configs came from config.json files (false: derived from shapes). */
 bool gen__model_configs_from_files(const gen__model *m);
 
+/* The tokenizer/ folder (vocab.json, merges.txt) of the diffusers folder or of
+ * the config folder given for a single file; NULL when there is none (a bare
+ * single file: the caller supplies a CLIP tokenizer). */
+const char *gen__model_tokenizer_dir(const gen__model *m);
+
 const gen__unet_config *gen__model_unet_config(const gen__model *m);
 const gen__vae_config *gen__model_vae_config(const gen__model *m);
 const gen__text_config *gen__model_text_config(const gen__model *m);
@@ -84,19 +89,19 @@ const char *gen__part_name(gen__part part); /* "unet", "vae", "text_encoder" */
 
 /* Tensors of a part, sorted by name. */
 size_t gen__model_tensor_count(const gen__model *m, gen__part part);
-const gen__tensor_view *gen__model_tensor_at(const gen__model *m, gen__part part, size_t index);
+const gen__st_view *gen__model_tensor_at(const gen__model *m, gen__part part, size_t index);
 /* NULL when absent (no error recorded). */
-const gen__tensor_view *gen__model_find(const gen__model *m, gen__part part, const char *name);
+const gen__st_view *gen__model_find(const gen__model *m, gen__part part, const char *name);
 /* Look a tensor up and check its shape (ndim dims; a dim < 0 matches any
  * size). GEN_ENOTFOUND / GEN_EFORMAT with a message naming the model, part,
  * tensor, expected and actual shape. */
 gen_status gen__model_expect(const gen__model *m, gen__part part, const char *name, int ndim,
-                             const int64_t *dims, const gen__tensor_view **out);
+                             const int64_t *dims, const gen__st_view **out);
 
-/* Totals over a part's float tensors. dtype is GEN__DTYPE_INVALID when they mix types. */
+/* Totals over a part's float tensors. dtype is GEN__ST_INVALID when they mix types. */
 uint64_t gen__model_part_parameters(const gen__model *m, gen__part part);
 uint64_t gen__model_part_bytes(const gen__model *m, gen__part part);
-gen__dtype gen__model_part_dtype(const gen__model *m, gen__part part);
+gen__st_dtype gen__model_part_dtype(const gen__model *m, gen__part part);
 
 /* Refuse pickle checkpoints by name (.ckpt .pt .pth .bin .pkl) or content
  * (pickle protocol 2+ or zip magic): GEN_EUNSUPPORTED with the reason and the

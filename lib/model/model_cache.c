@@ -12,7 +12,7 @@ struct gen__cached_model {
     gen__cached_model *next;
     char *key;
     char *fingerprint;
-    gen__host_weights *host;  /* a reference on the shared host copy */
+    gen__weight_entry *host;  /* a reference on the shared host copy */
     void *device_data;        /* NULL while only the host copy is held */
     uint64_t device_bytes;
     unsigned locks;
@@ -152,8 +152,8 @@ static void evict_on_peers(gen__model_cache *self, uint64_t need)
 
 static gen_status upload(gen__model_cache *c, gen__cached_model *m, uint64_t working)
 {
-    uint64_t host_bytes = gen__host_weights_bytes(m->host);
-    void *host_data = gen__host_weights_data(m->host);
+    uint64_t host_bytes = gen__weight_entry_bytes(m->host);
+    void *host_data = gen__weight_entry_data(m->host);
     gen_status st = GEN_OK;
     if (c->device->kind != GEN_DEVICE_CPU)
         st = make_device_room(c, host_bytes, working);
@@ -269,7 +269,7 @@ void *gen__cached_model_device_data(const gen__cached_model *m)
 
 void *gen__cached_model_host_data(const gen__cached_model *m)
 {
-    return gen__host_weights_data(m->host);
+    return gen__weight_entry_data(m->host);
 }
 
 size_t gen__model_cache_resident_keys(gen__model_cache *c, char (*keys)[128], size_t max)

@@ -85,13 +85,16 @@ gen_status gen__model_read_configs(gen__model *m, const char *dir, bool need_sch
     }
     if (st != GEN_OK)
         return st;
+    m->configs_from_files = true;
+    st = gen__model_find_tokenizer(m, dir);
+    if (st != GEN_OK)
+        return st;
     st = read_config(dir, "model_index.json", NULL, parse_index, &m->index);
-    if (st == GEN_ENOTFOUND) {
+    if (st == GEN_ENOTFOUND) { /* optional: a bare folder of parts still loads */
         gen_clear_last_error();
         return GEN_OK;
     }
     m->has_index = st == GEN_OK;
-    m->configs_from_files = true;
     return st;
 }
 
@@ -100,7 +103,7 @@ gen_status gen__model_read_configs(gen__model *m, const char *dir, bool need_sch
 static gen_status add_file_tensors(gen__model *m, gen__part part, const gen__st_file *f)
 {
     for (size_t i = 0; i < gen__st_count(f); i++) {
-        const gen__tensor_view *t = gen__st_at(f, i);
+        const gen__st_view *t = gen__st_at(f, i);
         char name[GEN__NAME_MAX];
         if (strlen(t->name) >= sizeof(name))
             return gen__error(GEN_EFORMAT, "%s: tensor name '%.80s...' is too long",

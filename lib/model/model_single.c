@@ -113,7 +113,7 @@ static gen_status unmapped(const gen__model *m, const char *key)
                       m->path, key);
 }
 
-static gen_status add_openclip(gen__model *m, const gen__tensor_view *t, const char *key,
+static gen_status add_openclip(gen__model *m, const gen__st_view *t, const char *key,
                                int n_layers)
 {
     char name[GEN__NAME_MAX];
@@ -141,12 +141,12 @@ static gen_status add_openclip(gen__model *m, const gen__tensor_view *t, const c
     static const char *const qkv[3] = {"q_proj", "k_proj", "v_proj"};
     size_t third = t->nbytes / 3;
     for (int k = 0; k < 3; k++) {
-        gen__tensor_view v = *t; /* rows [kD, (k+1)D): contiguous, still zero copy */
+        gen__st_view v = *t; /* rows [kD, (k+1)D): contiguous, still zero copy */
         v.shape[0] = t->shape[0] / 3;
         v.numel = t->numel / 3;
         v.nbytes = third;
         v.data = (const unsigned char *)t->data + (size_t)k * third;
-        v.aligned = ((uintptr_t)v.data % gen__dtype_size(v.dtype)) == 0;
+        v.aligned = ((uintptr_t)v.data % gen__st_dtype_size(v.dtype)) == 0;
         char full[GEN__NAME_MAX];
         int w = snprintf(full, sizeof(full), "%s%s.%s", name, qkv[k], suffix);
         if (w < 0 || (size_t)w >= sizeof(full))
@@ -162,7 +162,7 @@ static gen_status rename_all(gen__model *m, const gen__st_file *f, int L, int va
                              int openclip_layers)
 {
     for (size_t i = 0; i < gen__st_count(f); i++) {
-        const gen__tensor_view *t = gen__st_at(f, i);
+        const gen__st_view *t = gen__st_at(f, i);
         const char *key = t->name;
         char name[GEN__NAME_MAX];
         gen_status st = GEN_OK;
@@ -175,9 +175,10 @@ static gen_status rename_all(gen__model *m, const gen__st_file *f, int L, int va
             if (!gen__ldm_vae_name(key + strlen(GEN__LDM_VAE_PREFIX), vae_blocks, name,
                                    sizeof(name), &squeeze))
                 return unmapped(m, key);
-            gen__tensor_view v = *t;
-            if (squeeze) {
-                /* LDM keeps the mid-block attention projections as 1x1 convs. */
+            gen__st_view v = *t;
+            if (squeeze && t->ndim != 2) {
+                /* LDM keeps the mid-block attention projections as 1x1 convs
+                 * (some converted files already store them as [C, C]). */
                 if (t->ndim != 4 || t->shape[2] != 1 || t->shape[3] != 1) {
                     char shape[160];
                     gen__shape_format(t, shape, sizeof(shape));
@@ -215,7 +216,7 @@ static gen_status group_raw(gen__model *m, const gen__st_file *f)
                   {"conditioner.", GEN__PART_TEXT_ENCODER},
                   {"cond_stage_model.", GEN__PART_TEXT_ENCODER}};
     for (size_t i = 0; i < gen__st_count(f); i++) {
-        const gen__tensor_view *t = gen__st_at(f, i);
+        const gen__st_view *t = gen__st_at(f, i);
         for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
             if (has_prefix(t->name, groups[g].prefix)) {
                 gen_status st = gen__model_add(m, groups[g].part, t, t->name);
@@ -230,7 +231,7 @@ static gen_status group_raw(gen__model *m, const gen__st_file *f)
 /* ---------------------------------------------------------------- configs from shapes */
 
 /* Find "<head><a><tail>". */
-static const gen__tensor_view *findf(const gen__model *m, gen__part part, const char *head, int a,
+static const gen__st_view *findf(const gen__model *m, gen__part part, const char *head, int a,
                                      const char *tail)
 {
     char name[GEN__NAME_MAX];
@@ -239,7 +240,7 @@ static const gen__tensor_view *findf(const gen__model *m, gen__part part, const 
 }
 
 static gen_status need(const gen__model *m, gen__part part, const char *name, int ndim,
-                       const gen__tensor_view **out)
+                       const gen__st_view **out)
 {
     *out = gen__model_find(m, part, name);
     if (!*out)
@@ -255,7 +256,7 @@ static gen_status derive_unet(gen__model *m, int L)
 {
     gen__unet_config c;
     gen__unet_config_defaults(&c);
-    const gen__tensor_view *t;
+    const gen__st_view *t;
     gen_status st = need(m, GEN__PART_UNET, "conv_in.weight", 4, &t);
     if (st != GEN_OK)
         return st;
@@ -292,8 +293,8 @@ static gen_status derive_unet(gen__model *m, int L)
         c.transformer_layers[i] = k > 0 ? k : 1;
     }
     c.mid_block_cross_attn = gen__model_find(m, GEN__PART_UNET, "mid_block.attentions.0.proj_in.weight");
-    const gen__tensor_view *proj = gen__model_find(m, GEN__PART_UNET, "mid_block.attentions.0.proj_in.weight");
-    const gen__tensor_view *to_k = gen__model_find(
+    const gen__st_view *proj = gen__model_find(m, GEN__PART_UNET, "mid_block.attentions.0.proj_in.weight");
+    const gen__st_view *to_k = gen__model_find(
         m, GEN__PART_UNET, "mid_block.attentions.0.transformer_blocks.0.attn2.to_k.weight");
     if (!proj || !to_k || to_k->ndim != 2)
         return gen__error(GEN_EFORMAT, "%s: the UNet has no mid-block cross-attention", m->path);
@@ -311,7 +312,7 @@ static gen_status derive_vae(gen__model *m)
 {
     gen__vae_config c;
     gen__vae_config_defaults(&c);
-    const gen__tensor_view *t;
+    const gen__st_view *t;
     int n = 0;
     while (n < GEN__MAX_BLOCKS &&
            (t = findf(m, GEN__PART_VAE, "encoder.down_blocks.", n, ".resnets.0.conv1.weight")))
@@ -349,7 +350,7 @@ static gen_status derive_text(gen__model *m)
 {
     gen__text_config c;
     gen__text_config_defaults(&c);
-    const gen__tensor_view *t;
+    const gen__st_view *t;
     gen_status st = need(m, GEN__PART_TEXT_ENCODER, "text_model.embeddings.token_embedding.weight",
                          2, &t);
     if (st != GEN_OK)

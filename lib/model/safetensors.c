@@ -23,14 +23,14 @@ struct gen__st_file {
     const unsigned char *base; /* whole file image */
     size_t size;
     bool mapped;                /* base is our mmap (unmap on close) */
-    gen__tensor_view *tensors; /* sorted by name */
+    gen__st_view *tensors; /* sorted by name */
     size_t count;
     char *names;                /* one block holding every tensor name */
     st_meta *meta;              /* sorted by key */
     size_t meta_count;
 };
 
-void gen__shape_format(const gen__tensor_view *view, char *buf, size_t buf_size)
+void gen__shape_format(const gen__st_view *view, char *buf, size_t buf_size)
 {
     size_t used = 0;
     if (buf_size == 0)
@@ -52,7 +52,7 @@ void gen__shape_format(const gen__tensor_view *view, char *buf, size_t buf_size)
 
 typedef struct parse_entry {
     const char *name;  /* jansson's key, alive while the root is */
-    gen__tensor_view view;
+    gen__st_view view;
     uint64_t begin, end; /* within the data buffer */
 } parse_entry;
 
@@ -68,7 +68,7 @@ static int cmp_entry_offset(const void *a, const void *b)
 
 static int cmp_view_name(const void *a, const void *b)
 {
-    return strcmp(((const gen__tensor_view *)a)->name, ((const gen__tensor_view *)b)->name);
+    return strcmp(((const gen__st_view *)a)->name, ((const gen__st_view *)b)->name);
 }
 
 static int cmp_meta_key(const void *a, const void *b)
@@ -133,8 +133,8 @@ static gen_status parse_tensor(const char *label, const char *name, json_t *obj,
                           !jd ? "dtype" : !js ? "shape" : "data_offsets");
     if (!json_is_string(jd))
         return gen__error(GEN_EFORMAT, "%s: tensor '%s': dtype is not a string", label, name);
-    gen__dtype dt = gen__dtype_from_name(json_string_value(jd));
-    if (dt == GEN__DTYPE_INVALID)
+    gen__st_dtype dt = gen__st_dtype_from_name(json_string_value(jd));
+    if (dt == GEN__ST_INVALID)
         return gen__error(GEN_EFORMAT, "%s: tensor '%s': unknown dtype \"%.40s\"", label, name,
                           json_string_value(jd));
     if (!json_is_array(js))
@@ -163,11 +163,11 @@ static gen_status parse_tensor(const char *label, const char *name, json_t *obj,
             overflow = true;
     }
     uint64_t nbytes = 0;
-    if (overflow || __builtin_mul_overflow(numel, (uint64_t)gen__dtype_size(dt), &nbytes)) {
+    if (overflow || __builtin_mul_overflow(numel, (uint64_t)gen__st_dtype_size(dt), &nbytes)) {
         char shape[160];
         gen__shape_format(&e->view, shape, sizeof(shape));
         return gen__error(GEN_EFORMAT, "%s: tensor '%s': shape %s x %s overflows 64 bits", label,
-                          name, shape, gen__dtype_name(dt));
+                          name, shape, gen__st_dtype_name(dt));
     }
     if (!json_is_array(jo) || json_array_size(jo) != 2)
         return gen__error(GEN_EFORMAT, "%s: tensor '%s': data_offsets is not an array of 2 numbers",
@@ -192,7 +192,7 @@ static gen_status parse_tensor(const char *label, const char *name, json_t *obj,
         return gen__error(GEN_EFORMAT,
                           "%s: tensor '%s': shape %s x %s needs %llu bytes but data_offsets [%llu, "
                           "%llu] span %llu",
-                          label, name, shape, gen__dtype_name(dt), (unsigned long long)nbytes,
+                          label, name, shape, gen__st_dtype_name(dt), (unsigned long long)nbytes,
                           (unsigned long long)e->begin, (unsigned long long)e->end,
                           (unsigned long long)(e->end - e->begin));
     }
@@ -339,14 +339,14 @@ static gen_status parse_file(gen__st_file *f)
     }
     char *p = f->names;
     for (size_t i = 0; i < n; i++) {
-        gen__tensor_view *t = &f->tensors[i];
+        gen__st_view *t = &f->tensors[i];
         *t = entries[i].view;
         size_t len = strlen(entries[i].name) + 1;
         memcpy(p, entries[i].name, len);
         t->name = p;
         p += len;
         t->data = buf + entries[i].begin;
-        size_t es = gen__dtype_size(t->dtype);
+        size_t es = gen__st_dtype_size(t->dtype);
         t->aligned = ((uintptr_t)t->data % es) == 0;
     }
     f->count = n;
@@ -476,14 +476,14 @@ size_t gen__st_count(const gen__st_file *f)
     return f->count;
 }
 
-const gen__tensor_view *gen__st_at(const gen__st_file *f, size_t i)
+const gen__st_view *gen__st_at(const gen__st_file *f, size_t i)
 {
     return i < f->count ? &f->tensors[i] : NULL;
 }
 
-const gen__tensor_view *gen__st_find(const gen__st_file *f, const char *name)
+const gen__st_view *gen__st_find(const gen__st_file *f, const char *name)
 {
-    gen__tensor_view key = {.name = name};
+    gen__st_view key = {.name = name};
     return bsearch(&key, f->tensors, f->count, sizeof(*f->tensors), cmp_view_name);
 }
 
@@ -504,7 +504,7 @@ const char *gen__st_metadata_get(const gen__st_file *f, const char *key)
     return m ? m->value : NULL;
 }
 
-uint64_t gen__st_file_offset(const gen__st_file *f, const gen__tensor_view *t)
+uint64_t gen__st_file_offset(const gen__st_file *f, const gen__st_view *t)
 {
     return (uint64_t)((const unsigned char *)t->data - f->base);
 }

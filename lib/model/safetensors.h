@@ -23,16 +23,16 @@
 
 /* A tensor inside a mapped file. `data` points into the mapping (zero copy) and
  * stays valid while the file (or the model that holds it) is open. */
-typedef struct gen__tensor_view {
+typedef struct gen__st_view {
     const char *name;
-    gen__dtype dtype;
+    gen__st_dtype dtype;
     int ndim;
     int64_t shape[GEN__ST_MAX_DIMS];
     uint64_t numel;
     const void *data;
     size_t nbytes;
     bool aligned; /* data is aligned to the element size: usable in place */
-} gen__tensor_view;
+} gen__st_view;
 
 typedef struct gen__st_file gen__st_file;
 
@@ -52,12 +52,12 @@ uint64_t gen__st_file_size(const gen__st_file *file);
 
 /* Tensors sorted by name (strcmp order). */
 size_t gen__st_count(const gen__st_file *file);
-const gen__tensor_view *gen__st_at(const gen__st_file *file, size_t index);
+const gen__st_view *gen__st_at(const gen__st_file *file, size_t index);
 /* NULL when absent (no error recorded). */
-const gen__tensor_view *gen__st_find(const gen__st_file *file, const char *name);
+const gen__st_view *gen__st_find(const gen__st_file *file, const char *name);
 
 /* Byte offset of a view's data in the file (for readers that do not use the mapping). */
-uint64_t gen__st_file_offset(const gen__st_file *file, const gen__tensor_view *view);
+uint64_t gen__st_file_offset(const gen__st_file *file, const gen__st_view *view);
 
 /* __metadata__ entries (sorted by key); value NULL when the key is absent. */
 size_t gen__st_metadata_count(const gen__st_file *file);
@@ -65,6 +65,6 @@ const char *gen__st_metadata_key(const gen__st_file *file, size_t index);
 const char *gen__st_metadata_get(const gen__st_file *file, const char *key);
 
 /* Text of a view's shape, "[320, 4, 3, 3]", for messages. */
-void gen__shape_format(const gen__tensor_view *view, char *buf, size_t buf_size);
+void gen__shape_format(const gen__st_view *view, char *buf, size_t buf_size);
 
 #endif

@@ -15,16 +15,16 @@ gen__sched_class gen__sched_class_from_name(const char *name)
         const char *name;
         gen__sched_class cls;
     } known[] = {
-        {"DDIMScheduler", GEN__SCHED_DDIM},
-        {"EulerDiscreteScheduler", GEN__SCHED_EULER},
-        {"EulerAncestralDiscreteScheduler", GEN__SCHED_EULER_ANCESTRAL},
-        {"DPMSolverMultistepScheduler", GEN__SCHED_DPM_MULTISTEP},
-        {"PNDMScheduler", GEN__SCHED_PNDM},
+        {"DDIMScheduler", GEN__SCHED_CLASS_DDIM},
+        {"EulerDiscreteScheduler", GEN__SCHED_CLASS_EULER},
+        {"EulerAncestralDiscreteScheduler", GEN__SCHED_CLASS_EULER_ANCESTRAL},
+        {"DPMSolverMultistepScheduler", GEN__SCHED_CLASS_DPM_MULTISTEP},
+        {"PNDMScheduler", GEN__SCHED_CLASS_PNDM},
     };
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (strcmp(name, known[i].name) == 0)
             return known[i].cls;
-    return GEN__SCHED_OTHER;
+    return GEN__SCHED_CLASS_OTHER;
 }
 
 void gen__scheduler_config_defaults(gen__scheduler_config *c, gen__sched_class cls)
@@ -48,19 +48,21 @@ void gen__scheduler_config_defaults(gen__scheduler_config *c, gen__sched_class c
     c->lower_order_final = true;
     c->lambda_min_clipped = -INFINITY;
     c->variance_type = GEN__VARIANCE_NONE;
+    c->flow_shift = 1.0;
+    c->time_shift_type = GEN__SHIFT_EXPONENTIAL;
     switch (cls) {
-    case GEN__SCHED_DDIM:
+    case GEN__SCHED_CLASS_DDIM:
         c->clip_sample = true;
         c->set_alpha_to_one = true;
         c->timestep_spacing = GEN__SPACING_LEADING;
         break;
-    case GEN__SCHED_EULER:
-    case GEN__SCHED_EULER_ANCESTRAL:
-    case GEN__SCHED_DPM_MULTISTEP:
+    case GEN__SCHED_CLASS_EULER:
+    case GEN__SCHED_CLASS_EULER_ANCESTRAL:
+    case GEN__SCHED_CLASS_DPM_MULTISTEP:
         c->timestep_spacing = GEN__SPACING_LINSPACE;
         break;
-    case GEN__SCHED_PNDM:
-    case GEN__SCHED_OTHER:
+    case GEN__SCHED_CLASS_PNDM:
+    case GEN__SCHED_CLASS_OTHER:
         c->timestep_spacing = GEN__SPACING_LEADING;
         break;
     }
@@ -68,7 +70,7 @@ void gen__scheduler_config_defaults(gen__scheduler_config *c, gen__sched_class c
 
 #define FIELD(bit, field) {bit, offsetof(gen__scheduler_config, field), sizeof(((gen__scheduler_config *)0)->field)}
 static const struct {
-    uint32_t bit;
+    uint64_t bit;
     size_t offset, size;
 } key_fields[] = {
     FIELD(GEN__SK_NUM_TRAIN_TIMESTEPS, num_train_timesteps),
@@ -104,11 +106,15 @@ static const struct {
     FIELD(GEN__SK_LAMBDA_MIN_CLIPPED, lambda_min_clipped),
     FIELD(GEN__SK_VARIANCE_TYPE, variance_type),
     FIELD(GEN__SK_SKIP_PRK_STEPS, skip_prk_steps),
+    FIELD(GEN__SK_USE_FLOW_SIGMAS, use_flow_sigmas),
+    FIELD(GEN__SK_FLOW_SHIFT, flow_shift),
+    FIELD(GEN__SK_USE_DYNAMIC_SHIFTING, use_dynamic_shifting),
+    FIELD(GEN__SK_TIME_SHIFT_TYPE, time_shift_type),
 };
 #undef FIELD
 
 static gen_status get_enum(const char *label, json_t *root, const char *key,
-                           const char *const *names, uint32_t bit, int *field, uint32_t *present)
+                           const char *const *names, uint64_t bit, int *field, uint64_t *present)
 {
     bool p;
     int v = *field;
@@ -145,7 +151,9 @@ gen_status gen__scheduler_config_parse(const char *label, const char *text, size
     static const char *const algo_names[] = {"dpmsolver++", "sde-dpmsolver++", "dpmsolver",
                                              "sde-dpmsolver", "deis", NULL};
     static const char *const solver_names[] = {"midpoint", "heun", "logrho", "bh1", "bh2", NULL};
-    static const char *const variance_names[] = {"none", "learned", "learned_range", NULL};
+    static const char *const variance_names[] = {"none", "learned", "learned_range", "fixed_small",
+                                                 "fixed_small_log", "fixed_large",
+                                                 "fixed_large_log", NULL};
 
     json_t *root;
     gen_status st = gen__json_parse_object(label, text, len, &root);
@@ -240,9 +248,20 @@ gen_status gen__scheduler_config_parse(const char *label, const char *text, size
     c.variance_type = (gen__variance_type)e;
     TRY(gen__json_get_bool(label, root, "skip_prk_steps", &c.skip_prk_steps, &p));
     MARK(GEN__SK_SKIP_PRK_STEPS, p);
+    TRY(gen__json_get_bool(label, root, "use_flow_sigmas", &c.use_flow_sigmas, &p));
+    MARK(GEN__SK_USE_FLOW_SIGMAS, p);
+    TRY(gen__json_get_double(label, root, "flow_shift", 0.0, 1e6, &c.flow_shift, &p));
+    MARK(GEN__SK_FLOW_SHIFT, p);
+    TRY(gen__json_get_bool(label, root, "use_dynamic_shifting", &c.use_dynamic_shifting, &p));
+    MARK(GEN__SK_USE_DYNAMIC_SHIFTING, p);
+    static const char *const shift_names[] = {"exponential", "linear", NULL};
+    e = (int)c.time_shift_type;
+    TRY(get_enum(label, root, "time_shift_type", shift_names, GEN__SK_TIME_SHIFT_TYPE, &e,
+                 &c.present));
+    c.time_shift_type = (gen__time_shift)e;
 
     /* Keys the supported schedulers would refuse or that change the model family. */
-    if ((c.present & GEN__SK_SOLVER_ORDER) && c.class_id == GEN__SCHED_DPM_MULTISTEP &&
+    if ((c.present & GEN__SK_SOLVER_ORDER) && c.class_id == GEN__SCHED_CLASS_DPM_MULTISTEP &&
         c.solver_order > 3) {
         st = gen__error(GEN_EFORMAT, "%s: solver_order must be 1, 2 or 3", label);
         goto fail;

@@ -10,8 +10,8 @@
 
 enum entry_state { ENTRY_BUILDING, ENTRY_READY, ENTRY_FAILED };
 
-struct gen__host_weights {
-    gen__host_weights *next;
+struct gen__weight_entry {
+    gen__weight_entry *next;
     char *model_key;
     char *fingerprint;
     atomic_long refs;          /* holders, and waiters of a build */
@@ -28,8 +28,8 @@ struct gen__weight_store {
     pthread_rwlock_t lock;     /* the entry lists */
     pthread_mutex_t build_mu;  /* with build_cv: waiting for a build to finish */
     pthread_cond_t build_cv;
-    gen__host_weights *live;
-    gen__host_weights *retired;
+    gen__weight_entry *live;
+    gen__weight_entry *retired;
     uint64_t bytes_in_use;     /* ready entries, live and retired; under lock */
     uint64_t retired_bytes;
     uint64_t high_water;
@@ -50,7 +50,7 @@ gen_status gen__weight_store_create(gen__weight_store **out)
     return GEN_OK;
 }
 
-static void free_entry(gen__host_weights *e)
+static void free_entry(gen__weight_entry *e)
 {
     if (e->destroy && e->data)
         e->destroy(e->data);
@@ -59,10 +59,10 @@ static void free_entry(gen__host_weights *e)
     gen__free(e);
 }
 
-static void free_list(gen__host_weights *e)
+static void free_list(gen__weight_entry *e)
 {
     while (e) {
-        gen__host_weights *next = e->next;
+        gen__weight_entry *next = e->next;
         if (atomic_load(&e->refs) != 0)
             fprintf(stderr, "libgen [error] weight store destroyed while %s still has %ld holders\n",
                     e->model_key, (long)atomic_load(&e->refs));
@@ -83,9 +83,9 @@ void gen__weight_store_destroy(gen__weight_store *s)
     gen__free(s);
 }
 
-static gen__host_weights *find_live(gen__weight_store *s, const char *key, const char *fp)
+static gen__weight_entry *find_live(gen__weight_store *s, const char *key, const char *fp)
 {
-    for (gen__host_weights *e = s->live; e; e = e->next) {
+    for (gen__weight_entry *e = s->live; e; e = e->next) {
         if (strcmp(e->model_key, key) == 0 && strcmp(e->fingerprint, fp) == 0)
             return e;
     }
@@ -93,11 +93,11 @@ static gen__host_weights *find_live(gen__weight_store *s, const char *key, const
 }
 
 /* Unlink e from whichever list holds it; caller holds the write lock. */
-static void unlink_entry(gen__weight_store *s, gen__host_weights *e)
+static void unlink_entry(gen__weight_store *s, gen__weight_entry *e)
 {
-    gen__host_weights **lists[2] = {&s->live, &s->retired};
+    gen__weight_entry **lists[2] = {&s->live, &s->retired};
     for (int l = 0; l < 2; l++) {
-        for (gen__host_weights **p = lists[l]; *p; p = &(*p)->next) {
+        for (gen__weight_entry **p = lists[l]; *p; p = &(*p)->next) {
             if (*p == e) {
                 *p = e->next;
                 return;
@@ -107,7 +107,7 @@ static void unlink_entry(gen__weight_store *s, gen__host_weights *e)
 }
 
 /* Drop one reference with the write lock held; frees at zero. */
-static void release_locked(gen__weight_store *s, gen__host_weights *e)
+static void release_locked(gen__weight_store *s, gen__weight_entry *e)
 {
     if (atomic_fetch_sub(&e->refs, 1) != 1)
         return;
@@ -120,7 +120,7 @@ static void release_locked(gen__weight_store *s, gen__host_weights *e)
     free_entry(e);
 }
 
-void gen__weight_store_release(gen__weight_store *s, gen__host_weights *e)
+void gen__weight_store_release(gen__weight_store *s, gen__weight_entry *e)
 {
     if (!s || !e)
         return;
@@ -130,7 +130,7 @@ void gen__weight_store_release(gen__weight_store *s, gen__host_weights *e)
 }
 
 /* Wait until a build finishes; returns the entry's final state. */
-static int wait_built(gen__weight_store *s, gen__host_weights *e)
+static int wait_built(gen__weight_store *s, gen__weight_entry *e)
 {
     pthread_mutex_lock(&s->build_mu);
     while (atomic_load(&e->state) == ENTRY_BUILDING)
@@ -139,7 +139,7 @@ static int wait_built(gen__weight_store *s, gen__host_weights *e)
     return atomic_load(&e->state);
 }
 
-static gen_status build_entry(gen__weight_store *s, gen__host_weights *e,
+static gen_status build_entry(gen__weight_store *s, gen__weight_entry *e,
                               gen__weights_build_fn build, void *user)
 {
     void *data = NULL;
@@ -179,7 +179,7 @@ static gen_status build_entry(gen__weight_store *s, gen__host_weights *e,
 
 gen_status gen__weight_store_acquire(gen__weight_store *s, const char *key, const char *fp,
                                      gen__weights_build_fn build, void *user,
-                                     gen__host_weights **out)
+                                     gen__weight_entry **out)
 {
     *out = NULL;
     if (!s || !key || !fp || !build)
@@ -187,7 +187,7 @@ gen_status gen__weight_store_acquire(gen__weight_store *s, const char *key, cons
     for (;;) {
         /* Fast path: shared lock, take a reference on a live entry. */
         pthread_rwlock_rdlock(&s->lock);
-        gen__host_weights *e = find_live(s, key, fp);
+        gen__weight_entry *e = find_live(s, key, fp);
         if (e)
             atomic_fetch_add(&e->refs, 1);
         pthread_rwlock_unlock(&s->lock);
@@ -199,7 +199,7 @@ gen_status gen__weight_store_acquire(gen__weight_store *s, const char *key, cons
                 atomic_fetch_add(&e->refs, 1);
                 pthread_rwlock_unlock(&s->lock);
             } else {
-                gen__host_weights *fresh = gen__calloc(1, sizeof(*fresh));
+                gen__weight_entry *fresh = gen__calloc(1, sizeof(*fresh));
                 char *k = gen__strdup(key), *f = gen__strdup(fp);
                 if (!fresh || !k || !f) {
                     pthread_rwlock_unlock(&s->lock);
@@ -243,9 +243,9 @@ unsigned gen__weight_store_invalidate(gen__weight_store *s, const char *key)
     size_t klen = strlen(key);
     unsigned count = 0;
     pthread_rwlock_wrlock(&s->lock);
-    gen__host_weights **p = &s->live;
+    gen__weight_entry **p = &s->live;
     while (*p) {
-        gen__host_weights *e = *p;
+        gen__weight_entry *e = *p;
         bool match = strcmp(e->model_key, key) == 0 ||
                      (strncmp(e->model_key, key, klen) == 0 && e->model_key[klen] == ':');
         if (!match) {
@@ -279,31 +279,31 @@ void gen__weight_store_get_stats(gen__weight_store *s, gen__weight_store_stats *
     out->bytes_in_use = s->bytes_in_use;
     out->retired_bytes = s->retired_bytes;
     out->high_water_bytes = s->high_water;
-    for (gen__host_weights *e = s->live; e; e = e->next)
+    for (gen__weight_entry *e = s->live; e; e = e->next)
         out->live_entries++;
-    for (gen__host_weights *e = s->retired; e; e = e->next)
+    for (gen__weight_entry *e = s->retired; e; e = e->next)
         out->retired_entries++;
     pthread_rwlock_unlock(&s->lock);
     out->builds = atomic_load(&s->builds);
     out->shared_hits = atomic_load(&s->shared_hits);
 }
 
-void *gen__host_weights_data(const gen__host_weights *w)
+void *gen__weight_entry_data(const gen__weight_entry *w)
 {
     return w->data;
 }
 
-uint64_t gen__host_weights_bytes(const gen__host_weights *w)
+uint64_t gen__weight_entry_bytes(const gen__weight_entry *w)
 {
     return w->bytes;
 }
 
-const char *gen__host_weights_key(const gen__host_weights *w)
+const char *gen__weight_entry_key(const gen__weight_entry *w)
 {
     return w->model_key;
 }
 
-bool gen__host_weights_retired(const gen__host_weights *w)
+bool gen__weight_entry_retired(const gen__weight_entry *w)
 {
     return atomic_load(&w->retired);
 }

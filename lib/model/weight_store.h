@@ -22,7 +22,7 @@
 #include <gen/common.h>
 
 typedef struct gen__weight_store gen__weight_store;
-typedef struct gen__host_weights gen__host_weights;
+typedef struct gen__weight_entry gen__weight_entry;
 
 /* Loads one model part into host memory: sets *data, its size in bytes and the
  * function that frees it. Runs on the acquiring thread, without store locks. */
@@ -45,8 +45,8 @@ void gen__weight_store_destroy(gen__weight_store *store);
 
 gen_status gen__weight_store_acquire(gen__weight_store *store, const char *model_key,
                                      const char *fingerprint, gen__weights_build_fn build,
-                                     void *user, gen__host_weights **out);
-void gen__weight_store_release(gen__weight_store *store, gen__host_weights *weights);
+                                     void *user, gen__weight_entry **out);
+void gen__weight_store_release(gen__weight_store *store, gen__weight_entry *weights);
 
 /* Retire every live entry whose model key is `model_key` or starts with
  * "<model_key>:" (its parts). Returns how many entries were retired. */
@@ -55,9 +55,9 @@ unsigned gen__weight_store_invalidate(gen__weight_store *store, const char *mode
 uint64_t gen__weight_store_bytes_in_use(gen__weight_store *store);
 void gen__weight_store_get_stats(gen__weight_store *store, gen__weight_store_stats *out);
 
-void *gen__host_weights_data(const gen__host_weights *weights);
-uint64_t gen__host_weights_bytes(const gen__host_weights *weights);
-const char *gen__host_weights_key(const gen__host_weights *weights);
-bool gen__host_weights_retired(const gen__host_weights *weights);
+void *gen__weight_entry_data(const gen__weight_entry *weights);
+uint64_t gen__weight_entry_bytes(const gen__weight_entry *weights);
+const char *gen__weight_entry_key(const gen__weight_entry *weights);
+bool gen__weight_entry_retired(const gen__weight_entry *weights);
 
 #endif

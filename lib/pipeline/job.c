@@ -18,14 +18,7 @@
 #include "core/parse.h"
 #include "core/utf8.h"
 
-static const char *const scheduler_names[GEN__SCHED_COUNT] = {"ddim", "euler", "euler_a",
-                                                              "dpmpp_2m"};
 static const char *const tiled_names[] = {"auto", "on", "off"};
-
-const char *gen__scheduler_name(gen__scheduler_kind kind)
-{
-    return kind < GEN__SCHED_COUNT ? scheduler_names[kind] : "unknown";
-}
 
 static void job_init_defaults(gen_job *job)
 {
@@ -37,6 +30,7 @@ static void job_init_defaults(gen_job *job)
     job->scheduler = GEN__SCHED_EULER_A;
     job->strength = 0.75;
     job->tiled_vae = GEN__TILED_AUTO;
+    job->timestep_spacing = -1;
 }
 
 static void free_loras(gen_job *job)
@@ -220,15 +214,13 @@ static gen_status set_seed(gen_job *j, const char *n, const char *v)
     }
     const char *p = v;
     if (*p < '0' || *p > '9')
-        return gen__error(GEN_EINVAL, "%s: \"%s\" is not a seed (0..9223372036854775807 or "
-                                      "\"random\")",
+        return gen__error(GEN_EINVAL, "%s: \"%s\" is not a seed (0..4294967295 or \"random\")",
                           n, v);
     errno = 0;
     char *end;
     unsigned long long s = strtoull(p, &end, 10);
-    if (*end != '\0' || errno == ERANGE || s > (unsigned long long)INT64_MAX)
-        return gen__error(GEN_EINVAL, "%s: \"%s\" is not a seed (0..9223372036854775807 or "
-                                      "\"random\")",
+    if (*end != '\0' || errno == ERANGE || s > UINT32_MAX)
+        return gen__error(GEN_EINVAL, "%s: \"%s\" is not a seed (0..4294967295 or \"random\")",
                           n, v);
     j->seed = s;
     j->has_seed = true;
@@ -237,15 +229,8 @@ static gen_status set_seed(gen_job *j, const char *n, const char *v)
 
 static gen_status set_scheduler(gen_job *j, const char *n, const char *v)
 {
-    for (int i = 0; i < GEN__SCHED_COUNT; i++) {
-        if (strcmp(v, scheduler_names[i]) == 0) {
-            j->scheduler = (gen__scheduler_kind)i;
-            return GEN_OK;
-        }
-    }
-    return gen__error(GEN_EINVAL, "%s: unknown scheduler \"%s\" (use ddim, euler, euler_a, "
-                                  "dpmpp_2m)",
-                      n, v);
+    gen_status st = gen__sched_kind_from_name(v, &j->scheduler);
+    return st == GEN_OK ? GEN_OK : gen__error_prefix("%s: ", n);
 }
 
 static gen_status set_karras(gen_job *j, const char *n, const char *v)
@@ -262,6 +247,32 @@ static gen_status set_tiled(gen_job *j, const char *n, const char *v)
         }
     }
     return gen__error(GEN_EINVAL, "%s: \"%s\" is not auto, on or off", n, v);
+}
+
+static const struct {
+    const char *name;
+    int value;
+} spacing_names[] = {{"model", -1},
+                     {"leading", GEN__SPACING_LEADING},
+                     {"trailing", GEN__SPACING_TRAILING},
+                     {"linspace", GEN__SPACING_LINSPACE}};
+
+static gen_status set_spacing(gen_job *j, const char *n, const char *v)
+{
+    for (size_t i = 0; i < sizeof(spacing_names) / sizeof(spacing_names[0]); i++) {
+        if (strcmp(v, spacing_names[i].name) == 0) {
+            j->timestep_spacing = spacing_names[i].value;
+            return GEN_OK;
+        }
+    }
+    return gen__error(GEN_EINVAL, "%s: \"%s\" is not model, leading, trailing or linspace", n, v);
+}
+
+static void get_spacing(const gen_job *j, char *b, size_t s)
+{
+    for (size_t i = 0; i < sizeof(spacing_names) / sizeof(spacing_names[0]); i++)
+        if (spacing_names[i].value == j->timestep_spacing)
+            snprintf(b, s, "%s", spacing_names[i].name);
 }
 
 static gen_status add_lora(gen_job *j, const char *path, size_t path_len, double weight)
@@ -346,7 +357,7 @@ static void get_seed(const gen_job *j, char *b, size_t s)
     else
         snprintf(b, s, "random");
 }
-static void get_scheduler(const gen_job *j, char *b, size_t s) { get_str(scheduler_names[j->scheduler], b, s); }
+static void get_scheduler(const gen_job *j, char *b, size_t s) { get_str(gen__sched_kind_name(j->scheduler), b, s); }
 static void get_karras(const gen_job *j, char *b, size_t s) { get_str(j->karras ? "true" : "false", b, s); }
 static void get_tiled(const gen_job *j, char *b, size_t s) { get_str(tiled_names[j->tiled_vae], b, s); }
 static void get_loras(const gen_job *j, char *b, size_t s)
@@ -383,6 +394,7 @@ static const struct field_def {
     {"init_image", FIELD_STRING, set_init_image, get_init_image},
     {"strength", FIELD_NUMBER, set_strength, get_strength},
     {"tiled_vae", FIELD_STRING, set_tiled, get_tiled},
+    {"timestep_spacing", FIELD_STRING, set_spacing, get_spacing},
     {"loras", FIELD_LORAS, set_loras, get_loras},
 };
 #define FIELD_COUNT (sizeof(fields) / sizeof(fields[0]))
@@ -469,7 +481,7 @@ GEN_API gen_status gen_job_validate(gen_job *job)
     if (job->karras && (job->scheduler == GEN__SCHED_DDIM || job->scheduler == GEN__SCHED_EULER_A))
         return gen__error(GEN_EINVAL, "job: karras sigmas are not available with scheduler %s "
                                       "(use euler or dpmpp_2m)",
-                          gen__scheduler_name(job->scheduler));
+                          gen__sched_kind_name(job->scheduler));
     if (job->init_image) {
         /* diffusers runs int(steps * strength) denoising steps: at least one. */
         if ((int)(job->steps * job->strength) < 1)
@@ -482,7 +494,9 @@ GEN_API gen_status gen_job_validate(gen_job *job)
         uint64_t seed = 0;
         if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
             seed = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull;
-        job->seed = seed >> 1; /* keep seeds within what JSON integers carry exactly (2^63) */
+        /* 32 bits: torch seeds its mt19937 with the low 32 bits anyway, and the
+         * queue and most front ends keep seeds in that range. */
+        job->seed = seed & 0xFFFFFFFFu;
         job->has_seed = true;
     }
     return GEN_OK;
@@ -623,7 +637,7 @@ GEN_API gen_status gen_job_to_json(const gen_job *job, char *buf, size_t buf_siz
     bad |= json_object_set_new(o, "guidance", json_real(job->guidance));
     if (job->has_seed)
         bad |= json_object_set_new(o, "seed", json_integer((json_int_t)job->seed));
-    bad |= set_str(o, "scheduler", scheduler_names[job->scheduler]);
+    bad |= set_str(o, "scheduler", gen__sched_kind_name(job->scheduler));
     bad |= json_object_set_new(o, "karras", json_boolean(job->karras));
     bad |= json_object_set_new(o, "clip_skip", json_integer(job->clip_skip));
     if (job->init_image) {
@@ -631,6 +645,11 @@ GEN_API gen_status gen_job_to_json(const gen_job *job, char *buf, size_t buf_siz
         bad |= json_object_set_new(o, "strength", json_real(job->strength));
     }
     bad |= set_str(o, "tiled_vae", tiled_names[job->tiled_vae]);
+    if (job->timestep_spacing >= 0) {
+        char spacing[16];
+        get_spacing(job, spacing, sizeof(spacing));
+        bad |= set_str(o, "timestep_spacing", spacing);
+    }
     if (job->lora_count) {
         json_t *arr = json_array();
         bad |= !arr;

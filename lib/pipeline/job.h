@@ -7,16 +7,10 @@
 
 #include <gen/job.h>
 
+#include "pipeline/scheduler.h"
+
 #define GEN__JOB_MAX_LORAS 16
 #define GEN__JOB_MAX_PROMPT 16384
-
-typedef enum gen__scheduler_kind {
-    GEN__SCHED_DDIM = 0,
-    GEN__SCHED_EULER = 1,
-    GEN__SCHED_EULER_A = 2,
-    GEN__SCHED_DPMPP_2M = 3,
-    GEN__SCHED_COUNT
-} gen__scheduler_kind;
 
 typedef enum gen__tiled_mode {
     GEN__TILED_AUTO = 0,
@@ -39,16 +33,14 @@ struct gen_job {
     double guidance;
     uint64_t seed;
     bool has_seed;
-    gen__scheduler_kind scheduler;
+    gen__sched_kind scheduler;
     bool karras;
     int clip_skip;
     double strength;
     gen__tiled_mode tiled_vae;
+    int timestep_spacing;      /* -1 = the model's scheduler config, else a gen__spacing */
     int lora_count;
     gen__job_lora loras[GEN__JOB_MAX_LORAS];
 };
-
-/* "ddim", "euler", "euler_a", "dpmpp_2m" */
-const char *gen__scheduler_name(gen__scheduler_kind kind);
 
 #endif

@@ -8,6 +8,8 @@
 
 gen_status gen__queue_sqlite_status(sqlite3 *db, int rc, const char *path, const char *what)
 {
+    if (db && (rc & 0xff) == (sqlite3_extended_errcode(db) & 0xff))
+        rc = sqlite3_extended_errcode(db);
     int primary = rc & 0xff;
     const char *detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     int sys = db ? sqlite3_system_errno(db) : 0;
@@ -28,8 +30,13 @@ gen_status gen__queue_sqlite_status(sqlite3 *db, int rc, const char *path, const
         if (sys == ENOSPC || sys == EFBIG || sys == EDQUOT)
             return gen__error(GEN_ENOSPC, "queue %s: %s: no space left to write (%s: %s)", path,
                               what, detail, strerror(sys));
-        return gen__error(GEN_EIO, "queue %s: %s: I/O error (%s%s%s)", path, what, detail,
-                          sys ? ": " : "", sys ? strerror(sys) : "");
+        if (rc == SQLITE_IOERR_WRITE || rc == SQLITE_IOERR_FSYNC || rc == SQLITE_IOERR_TRUNCATE)
+            return gen__error(GEN_EIO,
+                              "queue %s: %s: cannot write the database file (disk full, quota, "
+                              "file size limit or device error; SQLite code %d)",
+                              path, what, rc);
+        return gen__error(GEN_EIO, "queue %s: %s: I/O error (%s, SQLite code %d%s%s)", path, what,
+                          detail, rc, sys ? ": " : "", sys ? strerror(sys) : "");
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
         return gen__error(GEN_EDATABASE,
@@ -105,11 +112,16 @@ gen_status gen__queue_exec(gen_queue *q, const char *sql, const char *what)
 gen_status gen__queue_begin(gen_queue *q, const char *what)
 {
     gen__queue_events_drop(q);
+    gen__queue_gate_enter(q->gate);
+    q->in_gate = true;
     /* IMMEDIATE takes the write lock up front (waiting in the busy handler), so
      * a transaction never has to upgrade a read lock and cannot deadlock. */
     int rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc != SQLITE_OK)
-        return gen__queue_db_error(q, rc, what);
+    if (rc != SQLITE_OK) {
+        gen_status st = gen__queue_db_error(q, rc, what);
+        gen__queue_rollback(q);
+        return st;
+    }
     return GEN_OK;
 }
 
@@ -121,6 +133,10 @@ gen_status gen__queue_commit(gen_queue *q, const char *what)
         gen__queue_rollback(q);
         return st;
     }
+    if (q->in_gate) {
+        q->in_gate = false;
+        gen__queue_gate_leave(q->gate);
+    }
     return GEN_OK;
 }
 
@@ -130,6 +146,10 @@ void gen__queue_rollback(gen_queue *q)
     if (!sqlite3_get_autocommit(q->db))
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
     gen__queue_events_drop(q);
+    if (q->in_gate) {
+        q->in_gate = false;
+        gen__queue_gate_leave(q->gate);
+    }
 }
 
 gen_status gen__queue_step_done(gen_queue *q, sqlite3_stmt *st, const char *what)

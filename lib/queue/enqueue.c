@@ -186,23 +186,28 @@ static gen_status insert_all(gen_queue *q, const gen_queue_batch *b, const char 
     if (b->prepend && (st = prepend_priority(q, queue_id, &priority)) != GEN_OK)
         return st;
     int64_t now = gen__wall_ms();
-    for (size_t i = 0; i < n; i++) {
+    gen__queue_reseeder *reseeder = NULL;
+    char *reseeded = NULL;
+    size_t reseeded_cap = 0;
+    if (b->job && n > 1 && infos[0].has_seed)
+        st = gen__queue_reseeder_new(b->job, strlen(b->job), &reseeder);
+    for (size_t i = 0; st == GEN_OK && i < n; i++) {
         const gen__queue_job_info *info = b->job ? &infos[0] : &infos[i];
         const char *text = b->job ? b->job : b->jobs[i];
-        char *reseeded = NULL;
-        if (b->job && i > 0 && info->has_seed &&
-            (st = gen__queue_job_with_seed(text, strlen(text), info->seed + (int64_t)i,
-                                           &reseeded)) != GEN_OK)
-            return st;
-        st = gen__queue_insert(q, queue_id, r->batch_id, user_id, reseeded ? reseeded : text,
-                               info->model, priority, b->origin, b->destination, 0, now,
-                               &r->ids[i]);
-        gen__free(reseeded);
-        if (st != GEN_OK)
-            return st;
-        r->count++;
+        /* Run 0 keeps the caller's text byte for byte. */
+        if (reseeder && i > 0) {
+            st = gen__queue_reseed(reseeder, info->seed + (int64_t)i, &reseeded, &reseeded_cap);
+            text = reseeded;
+        }
+        if (st == GEN_OK)
+            st = gen__queue_insert(q, queue_id, r->batch_id, user_id, text, info->model, priority,
+                                   b->origin, b->destination, 0, now, &r->ids[i]);
+        if (st == GEN_OK)
+            r->count++;
     }
-    return GEN_OK;
+    gen__free(reseeded);
+    gen__queue_reseeder_free(reseeder);
+    return st;
 }
 
 GEN_API gen_status gen_queue_enqueue(gen_queue_enqueued **out, gen_queue *q,

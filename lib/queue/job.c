@@ -6,7 +6,6 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
-#include "core/utf8.h"
 #include "queue/queue_internal.h"
 
 #define MODEL_KEY_MAX 1024
@@ -84,27 +83,66 @@ void gen__queue_job_info_free(gen__queue_job_info *info)
     memset(info, 0, sizeof(*info));
 }
 
+struct gen__queue_reseeder {
+    json_t *root;
+};
+
+gen_status gen__queue_reseeder_new(const char *text, size_t len, gen__queue_reseeder **out)
+{
+    *out = NULL;
+    gen__queue_reseeder *r = gen__calloc(1, sizeof(*r));
+    if (!r)
+        return gen__error(GEN_ENOMEM, "job: cannot allocate a reseeder");
+    gen_status st = load(text, len, len, &r->root);
+    if (st != GEN_OK) {
+        gen__free(r);
+        return st;
+    }
+    *out = r;
+    return GEN_OK;
+}
+
+void gen__queue_reseeder_free(gen__queue_reseeder *r)
+{
+    if (!r)
+        return;
+    json_decref(r->root);
+    gen__free(r);
+}
+
+gen_status gen__queue_reseed(gen__queue_reseeder *r, int64_t seed, char **buf, size_t *cap)
+{
+    json_t *value = json_integer((json_int_t)(seed & SEED_MAX));
+    if (!value || json_object_set_new(r->root, "seed", value) != 0)
+        return gen__error(GEN_ENOMEM, "job: cannot set \"seed\"");
+    size_t need = json_dumpb(r->root, NULL, 0, JSON_COMPACT);
+    if (need == 0)
+        return gen__error(GEN_ENOMEM, "job: cannot serialise the job");
+    if (need + 1 > *cap) {
+        char *grown = gen__realloc(*buf, need + 1);
+        if (!grown)
+            return gen__error(GEN_ENOMEM, "job: cannot allocate %zu bytes for the job", need + 1);
+        *buf = grown;
+        *cap = need + 1;
+    }
+    json_dumpb(r->root, *buf, need, JSON_COMPACT);
+    (*buf)[need] = '\0';
+    return GEN_OK;
+}
+
 gen_status gen__queue_job_with_seed(const char *text, size_t len, int64_t seed, char **out)
 {
     *out = NULL;
-    json_t *root;
-    gen_status st = load(text, len, len, &root);
+    gen__queue_reseeder *r;
+    gen_status st = gen__queue_reseeder_new(text, len, &r);
     if (st != GEN_OK)
         return st;
-    json_t *value = json_integer((json_int_t)(seed & SEED_MAX));
-    if (!value || json_object_set_new(root, "seed", value) != 0) {
-        json_decref(root);
-        return gen__error(GEN_ENOMEM, "job: cannot set \"seed\"");
+    size_t cap = 0;
+    st = gen__queue_reseed(r, seed, out, &cap);
+    gen__queue_reseeder_free(r);
+    if (st != GEN_OK) {
+        gen__free(*out);
+        *out = NULL;
     }
-    size_t need = json_dumpb(root, NULL, 0, JSON_COMPACT);
-    char *buf = need ? gen__malloc(need + 1) : NULL;
-    if (!buf) {
-        json_decref(root);
-        return gen__error(GEN_ENOMEM, "job: cannot allocate %zu bytes for the job", need + 1);
-    }
-    json_dumpb(root, buf, need, JSON_COMPACT);
-    buf[need] = '\0';
-    json_decref(root);
-    *out = buf;
-    return GEN_OK;
+    return st;
 }

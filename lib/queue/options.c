@@ -46,6 +46,8 @@ static gen_status validate(const gen_queue_options *o)
             return gen__error(GEN_EINVAL, "%s: %u is out of range [%lld, %lld]", ranges[i].name,
                               (unsigned)v, (long long)ranges[i].min, (long long)ranges[i].max);
     }
+    if (o->log_level < GEN_LOG_ERROR || o->log_level > GEN_LOG_TRACE)
+        return gen__error(GEN_EINVAL, "log_level: %d is out of range [0, 4]", (int)o->log_level);
     if (o->heartbeat_ms != 0 && o->heartbeat_ms >= o->lease_ms)
         return gen__error(GEN_EINVAL,
                           "heartbeat_ms: %u must be shorter than lease_ms (%u), or 0 for no "
@@ -88,6 +90,19 @@ GEN_API gen_status gen_queue_options_set(gen_queue_options *opts, const char *na
         else
             return gen__error(GEN_EINVAL, "mode: \"%s\" is not a queue mode (round_robin, fifo)",
                               value);
+    } else if (strcmp(name, "log_level") == 0) {
+        int32_t level = -1;
+        for (int l = GEN_LOG_ERROR; l <= GEN_LOG_TRACE; l++)
+            if (strcmp(value, gen_log_level_name((gen_log_level)l)) == 0)
+                level = l;
+        int64_t v;
+        if (level < 0 && gen__parse_int64(name, value, GEN_LOG_ERROR, GEN_LOG_TRACE, &v) == GEN_OK)
+            level = (int32_t)v;
+        if (level < 0)
+            return gen__error(GEN_EINVAL, "log_level: \"%s\" is not a log level (error, warn, "
+                                          "info, debug, trace or 0..4)",
+                              value);
+        tmp.log_level = level;
     } else {
         const struct range *r = NULL;
         for (size_t i = 0; i < RANGE_COUNT; i++)
@@ -97,7 +112,7 @@ GEN_API gen_status gen_queue_options_set(gen_queue_options *opts, const char *na
             return gen__error(GEN_ENOTFOUND,
                               "unknown queue option \"%s\" (known: mode, max_queue_size, "
                               "max_queue_history, max_attempts, busy_timeout_ms, lease_ms, "
-                              "heartbeat_ms, max_job_bytes)",
+                              "heartbeat_ms, max_job_bytes, log_level)",
                               name);
         int64_t v;
         gen_status st;

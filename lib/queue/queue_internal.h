@@ -20,6 +20,8 @@
 /* Prepared statements kept per handle, keyed by their static SQL text. */
 #define GEN__QUEUE_STMT_CACHE 48
 
+typedef struct gen__queue_gate gen__queue_gate;
+
 typedef struct gen__queue_event_rec {
     int64_t item_id;
     int32_t old_status, new_status;
@@ -35,6 +37,10 @@ struct gen_queue {
     char owner[40];   /* this handle's lease token */
     char host[300];   /* host name + pid namespace, for liveness checks */
     bool lease_registered;
+    gen__queue_gate *gate; /* in-process write order for this file (may be NULL) */
+    bool in_gate;          /* this handle holds its turn (a write transaction is open) */
+    int64_t busy_since_ns; /* start of the current wait for a lock */
+    uint64_t busy_seed;    /* jitter of busy waits */
     struct {
         const char *sql;
         sqlite3_stmt *stmt;
@@ -81,6 +87,15 @@ void gen__queue_bind_text(sqlite3_stmt *st, int idx, const char *text);
 /* Column text copied with gen__strdup; NULL stays NULL. *ok false on ENOMEM. */
 char *gen__queue_column_dup(sqlite3_stmt *st, int col, bool *ok);
 
+/* --- gate.c ------------------------------------------------------------------------------ */
+
+/* The shared gate of the file at `path` (NULL when it cannot be identified). */
+gen_status gen__queue_gate_get(const char *path, gen__queue_gate **out);
+void gen__queue_gate_put(gen__queue_gate *g);
+/* Wait for this thread's turn / pass it on. NULL gates are no-ops. */
+void gen__queue_gate_enter(gen__queue_gate *g);
+void gen__queue_gate_leave(gen__queue_gate *g);
+
 /* --- events.c ----------------------------------------------------------------------------- */
 
 /* Record a change of the open transaction. */
@@ -121,6 +136,13 @@ void gen__queue_job_info_free(gen__queue_job_info *info);
 /* The job with "seed" replaced by seed + run (wrapped to 0..2^32-1); caller
  * frees with gen__free. */
 gen_status gen__queue_job_with_seed(const char *text, size_t len, int64_t seed, char **out);
+
+/* A parsed job whose "seed" is rewritten per run without parsing again. */
+typedef struct gen__queue_reseeder gen__queue_reseeder;
+gen_status gen__queue_reseeder_new(const char *text, size_t len, gen__queue_reseeder **out);
+void gen__queue_reseeder_free(gen__queue_reseeder *r);
+/* Serialise the job with "seed" = seed (wrapped) into *buf (grown as needed). */
+gen_status gen__queue_reseed(gen__queue_reseeder *r, int64_t seed, char **buf, size_t *cap);
 
 /* --- recover.c ---------------------------------------------------------------------------- */
 

@@ -153,6 +153,7 @@ typedef struct dead_owner {
     char *owner;
     long long pid;
     char *host;
+    bool lease_expired; /* else the process is gone */
 } dead_owner;
 
 typedef struct orphan {
@@ -162,9 +163,10 @@ typedef struct orphan {
 } orphan;
 
 static bool owner_dead(gen_queue *q, int64_t now, long long pid, const char *host,
-                       unsigned long long proc_start, int64_t lease_until)
+                       unsigned long long proc_start, int64_t lease_until, bool *expired)
 {
-    if (lease_until < now)
+    *expired = lease_until < now;
+    if (*expired)
         return true;
     if (!host || strcmp(host, q->host) != 0)
         return false; /* another machine: only its lease tells */
@@ -195,8 +197,9 @@ static gen_status find_dead_owners(gen_queue *q, int64_t now, dead_owner **out, 
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         long long pid = sqlite3_column_int64(st, 1);
         const char *host = (const char *)sqlite3_column_text(st, 2);
+        bool expired = false;
         if (!owner_dead(q, now, pid, host, (unsigned long long)sqlite3_column_int64(st, 3),
-                        sqlite3_column_int64(st, 4)))
+                        sqlite3_column_int64(st, 4), &expired))
             continue;
         if (*count == cap) {
             cap = cap ? cap * 2 : 8;
@@ -208,7 +211,8 @@ static gen_status find_dead_owners(gen_queue *q, int64_t now, dead_owner **out, 
             *out = grown;
         }
         bool ok = true;
-        dead_owner d = {gen__queue_column_dup(st, 0, &ok), pid, gen__queue_column_dup(st, 2, &ok)};
+        dead_owner d = {gen__queue_column_dup(st, 0, &ok), pid, gen__queue_column_dup(st, 2, &ok),
+                        expired};
         (*out)[(*count)++] = d;
         if (!ok) {
             sqlite3_reset(st);
@@ -278,13 +282,15 @@ static gen_status recover_item(gen_queue *q, const orphan *o, const dead_owner *
     char message[512];
     if (who)
         snprintf(message, sizeof(message),
-                 "the worker running this item (pid %lld on %s) stopped without finishing it "
+                 "the worker running this item (pid %lld on %s) %s without finishing it "
                  "(attempt %d of at most %u)%s",
-                 who->pid, who->host ? who->host : "?", (int)attempts,
+                 who->pid, who->host ? who->host : "?",
+                 who->lease_expired ? "stopped renewing its lease" : "exited", (int)attempts,
                  (unsigned)q->opts.max_attempts, give_up ? "; retry limit reached" : "");
     else
         snprintf(message, sizeof(message),
-                 "the worker running this item is gone (attempt %d of at most %u)%s",
+                 "the worker running this item closed its queue or is gone (attempt %d of at "
+                 "most %u)%s",
                  (int)attempts, (unsigned)q->opts.max_attempts,
                  give_up ? "; retry limit reached" : "");
     sqlite3_stmt *st;
@@ -319,7 +325,7 @@ static gen_status recover_item(gen_queue *q, const orphan *o, const dead_owner *
     }
     if ((s = gen__queue_step_done(q, st, "recovering an item")) != GEN_OK)
         return s;
-    GEN__LOG_WARN(&q->logger, "queue %s: item %lld %s: %s", q->path, (long long)o->id,
+    GEN__LOG_INFO(&q->logger, "queue %s: item %lld %s: %s", q->path, (long long)o->id,
                   give_up ? "failed" : "re-queued", message);
     return gen__queue_event_add(q, o->id, GEN_QUEUE_IN_PROGRESS,
                                 give_up ? GEN_QUEUE_FAILED : GEN_QUEUE_PENDING, o->queue_id,

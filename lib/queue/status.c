@@ -55,7 +55,7 @@ static gen_status resolve_scope(const char *fn, const char *user_id, int admin,
 typedef struct row_head {
     int64_t id;
     int32_t status;
-    char *queue_id, *batch_id, *user_id, *device;
+    char *queue_id, *batch_id, *user_id, *device, *owner;
 } row_head;
 
 static void row_head_free(row_head *r)
@@ -64,6 +64,7 @@ static void row_head_free(row_head *r)
     gen__free(r->batch_id);
     gen__free(r->user_id);
     gen__free(r->device);
+    gen__free(r->owner);
 }
 
 static gen_status read_head(sqlite3_stmt *st, row_head *r)
@@ -76,6 +77,7 @@ static gen_status read_head(sqlite3_stmt *st, row_head *r)
     r->batch_id = gen__queue_column_dup(st, 3, &ok);
     r->user_id = gen__queue_column_dup(st, 4, &ok);
     r->device = gen__queue_column_dup(st, 5, &ok);
+    r->owner = gen__queue_column_dup(st, 6, &ok);
     if (!ok)
         return gen__error(GEN_ENOMEM, "queue: out of memory reading an item");
     if (r->status < 0)
@@ -84,7 +86,7 @@ static gen_status read_head(sqlite3_stmt *st, row_head *r)
     return GEN_OK;
 }
 
-#define HEAD_COLUMNS "item_id, status, queue_id, batch_id, user_id, device"
+#define HEAD_COLUMNS "item_id, status, queue_id, batch_id, user_id, device, owner"
 
 static gen_status load_head(gen_queue *q, int64_t id, row_head *r, bool *found)
 {
@@ -176,6 +178,16 @@ GEN_API gen_status gen_queue_set_status(int *out_changed, gen_queue *q, int64_t 
         s = load_head(q, item_id, &r, &found);
     if (s == GEN_OK && !found)
         s = gen__error(GEN_ENOTFOUND, "queue %s: no item %lld", q->path, (long long)item_id);
+    /* A result (completed, failed) comes from the handle that runs the item: a
+     * worker whose claim was recovered meanwhile must not overwrite the item
+     * another worker may be running now. */
+    if (s == GEN_OK && !gen__queue_status_terminal(r.status) &&
+        (status == GEN_QUEUE_COMPLETED || status == GEN_QUEUE_FAILED) &&
+        (r.status != GEN_QUEUE_IN_PROGRESS || !r.owner || strcmp(r.owner, q->owner) != 0))
+        s = gen__error(GEN_ESTATE,
+                       "queue %s: item %lld is %s and not claimed by this handle; its claim "
+                       "may have been recovered after the lease expired",
+                       q->path, (long long)item_id, gen_queue_status_name(r.status));
     if (s == GEN_OK && !gen__queue_status_terminal(r.status) && r.status != status) {
         before = q->event_count;
         s = update_status(q, &r, status, error_type, error_message);

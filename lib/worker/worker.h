@@ -26,17 +26,12 @@
 #include "core/log.h"
 #include "device/device.h"
 #include "model/model_cache.h"
+#include "pipeline/generate.h"
 #include "worker/event.h"
 
-/* Given to the item runner: report progress, learn about cancellation. */
-typedef struct gen__run_hooks {
-    /* true when the item must stop now (return GEN_ECANCELED soon after) */
-    bool (*should_cancel)(void *hook_ctx);
-    void (*progress)(void *hook_ctx, gen_stage stage, int step, int total,
-                     const uint8_t *preview_rgb, int preview_w, int preview_h);
-    void (*model_load)(void *hook_ctx, const char *model_key, bool finished, double seconds);
-    void *hook_ctx;
-} gen__run_hooks;
+/* Given to the item runner: report progress, learn about cancellation (the
+ * pipeline's hooks, so a runner passes them straight to gen__generate). */
+typedef gen__gen_hooks gen__run_hooks;
 
 typedef struct gen__run_result {
     char image_path[4096];

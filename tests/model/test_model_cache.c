@@ -370,7 +370,7 @@ static void test_build_failure(void **state)
 struct race {
     gen__weight_store *store;
     struct fake_part *part;
-    gen__host_weights *got;
+    gen__weight_entry *got;
     gen_status st;
     pthread_barrier_t *barrier;
 };

@@ -14,6 +14,7 @@
 
 #include "core/alloc.h"
 #include "model/safetensors.h"
+#include "tensor/tensor.h"
 #include "st_write.h"
 
 static char *dir;
@@ -52,20 +53,20 @@ static void test_valid_file(void **state)
     /* sorted by name */
     assert_string_equal(gen__st_at(f, 0)->name, "a.half");
     assert_string_equal(gen__st_at(f, 3)->name, "z.empty");
-    const gen__tensor_view *t = gen__st_find(f, "b.weight");
+    const gen__st_view *t = gen__st_find(f, "b.weight");
     assert_non_null(t);
-    assert_int_equal(t->dtype, GEN__DTYPE_F32);
+    assert_int_equal(t->dtype, GEN__ST_F32);
     assert_int_equal(t->ndim, 2);
     assert_int_equal(t->shape[0], 2);
     assert_int_equal(t->shape[1], 3);
     assert_int_equal(t->numel, 6);
     assert_int_equal(t->nbytes, 24);
     assert_memory_equal(t->data, w, sizeof(w));
-    const gen__tensor_view *hv = gen__st_find(f, "a.half");
+    const gen__st_view *hv = gen__st_find(f, "a.half");
     float out[3];
-    assert_true(gen__dtype_to_f32(hv->dtype, hv->data, out, 3));
+    assert_true(gen__st_dtype_to_f32(hv->dtype, hv->data, out, 3));
     assert_true(out[0] == 1.0f && out[1] == -2.0f && out[2] == 65504.0f);
-    const gen__tensor_view *s = gen__st_find(f, "scalar");
+    const gen__st_view *s = gen__st_find(f, "scalar");
     assert_int_equal(s->ndim, 0);
     assert_int_equal(s->numel, 1);
     assert_int_equal(gen__st_find(f, "z.empty")->numel, 0);

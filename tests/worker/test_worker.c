@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+/* This program, exec'd for child processes (not /proc/self/exe: under
+ * valgrind that is the tool, not the test). */
+static char self_path[4096];
 
 #include <gen/gen.h>
 
@@ -168,29 +173,40 @@ static void test_twelve_jobs_three_users_two_devices(void **state)
     assert_int_equal(gen_context_start(f->ctx), GEN_ESTATE);
     wait_until_terminal(f, first, last, 30000);
     int used[2] = {0, 0};
-    int64_t by_order[13] = {0};
     for (int64_t id = first; id <= last; id++) {
         assert_int_equal(status_of(f, id), GEN_QUEUE_COMPLETED);
         assert_int_equal(atomic_load(&f->script->started[id]), 1); /* ran exactly once */
         int dev = atomic_load(&f->script->device_of[id]);
         assert_true(dev == 1 || dev == 2);
         used[dev - 1]++;
-        by_order[atomic_load(&f->script->order[id])] = id;
     }
     assert_true(used[0] > 0 && used[1] > 0); /* both devices worked */
-    /* Round robin: the first three items started belong to three different users. */
-    const char *users[3];
-    for (int k = 1; k <= 3; k++) {
+    /* Round robin, judged by claim times (when a runner starts depends on the
+     * OS scheduler): every user got a first item before any user got a second. */
+    int64_t first_start[3] = {INT64_MAX, INT64_MAX, INT64_MAX};
+    int64_t second_start[3] = {INT64_MAX, INT64_MAX, INT64_MAX};
+    static const char *const names[3] = {"alice", "bob", "carol"};
+    for (int64_t id = first; id <= last; id++) {
         gen_queue_item *it = NULL;
-        assert_int_equal(gen_queue_get(&it, gen_context_queue(f->ctx), by_order[k]), GEN_OK);
-        users[k - 1] = strdup(gen_queue_item_user_id(it));
+        assert_int_equal(gen_queue_get(&it, gen_context_queue(f->ctx), id), GEN_OK);
+        int u = 0;
+        while (strcmp(names[u], gen_queue_item_user_id(it)) != 0)
+            u++;
+        int64_t t = gen_queue_item_started_at(it);
+        if (t < first_start[u]) {
+            second_start[u] = first_start[u];
+            first_start[u] = t;
+        } else if (t < second_start[u]) {
+            second_start[u] = t;
+        }
         gen_queue_item_destroy(it);
     }
-    assert_string_not_equal(users[0], users[1]);
-    assert_string_not_equal(users[1], users[2]);
-    assert_string_not_equal(users[0], users[2]);
-    for (int k = 0; k < 3; k++)
-        free((void *)users[k]);
+    int64_t latest_first = 0, earliest_second = INT64_MAX;
+    for (int u = 0; u < 3; u++) {
+        latest_first = first_start[u] > latest_first ? first_start[u] : latest_first;
+        earliest_second = second_start[u] < earliest_second ? second_start[u] : earliest_second;
+    }
+    assert_true(latest_first <= earliest_second);
     assert_int_equal(gen_context_stop(f->ctx, GEN_STOP_DRAIN), GEN_OK);
     assert_int_equal(gen_context_stop(f->ctx, GEN_STOP_DRAIN), GEN_ESTATE);
     gen_queue_enqueued_destroy(a);
@@ -313,7 +329,7 @@ static void test_cancel_from_another_process(void **state)
     snprintf(id_text, sizeof(id_text), "%lld", (long long)id);
     pid_t child = fork();
     if (child == 0) {
-        execl("/proc/self/exe", "test_worker", "--cancel", f->db, id_text, "alice", (char *)NULL);
+        execl(self_path, "test_worker", "--cancel", f->db, id_text, "alice", (char *)NULL);
         _exit(127);
     }
     int64_t t0 = gen__monotonic_ns();
@@ -486,6 +502,8 @@ static int cancel_in_child(const char *db, const char *id, const char *user)
 
 int main(int argc, char **argv)
 {
+    if (!realpath(argv[0], self_path))
+        snprintf(self_path, sizeof(self_path), "%s", argv[0]);
     if (argc == 5 && strcmp(argv[1], "--cancel") == 0)
         return cancel_in_child(argv[2], argv[3], argv[4]);
     const struct CMUnitTest tests[] = {
