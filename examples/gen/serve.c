@@ -1,8 +1,10 @@
 /* gen serve: one worker per device processes the queue file until stopped.
  *
- * Stopping. SIGINT and SIGTERM are blocked in every thread and taken by a
- * sigwait thread, which only counts them (it never calls libgen); the main
- * thread sees the count within 100 ms and acts:
+ * Stopping. SIGINT and SIGTERM go to a handler that only writes a byte to a
+ * self-pipe (async-signal-safe; it never calls libgen). Blocking the signals
+ * and taking them with sigwait would not do: threads that libraries start
+ * before main (OpenBLAS's pool) keep them unblocked. The main thread reads
+ * the pipe every 100 ms and acts:
  *   1st: pause the workers (they claim nothing more), let running items
  *        finish while their bars keep moving, then stop;
  *   2nd: stop now with GEN_STOP_REQUEUE: running items stop within a step and
@@ -17,7 +19,8 @@
  */
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -46,7 +49,46 @@ static const char serve_help[] =
     "Exit codes: 0 stopped cleanly, 1 runtime error (the workers could not start,\n"
     "or every worker stopped on an error), 2 usage error.\n";
 
-static atomic_int signals_seen;
+static int signal_pipe[2] = {-1, -1};
+static volatile sig_atomic_t signal_count;
+static int signals_seen; /* main thread: bytes read from the pipe */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    char byte = 's';
+    ssize_t w = write(signal_pipe[1], &byte, 1);
+    (void)w;
+    if (++signal_count >= 3) {
+        static const char msg[] = "\ngen serve: third signal: exiting now\n";
+        w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        _exit(130);
+    }
+    errno = saved;
+}
+
+static int install_signals(void)
+{
+    if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        return -1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
+        return -1;
+    return 0;
+}
+
+static void read_signals(void)
+{
+    char buf[16];
+    ssize_t n;
+    while ((n = read(signal_pipe[0], buf, sizeof(buf))) > 0)
+        signals_seen += (int)n;
+}
 
 /* On a terminal, libgen's log lines (written from worker threads) would land
  * in the middle of the progress bars: they are kept here instead and printed
@@ -96,24 +138,6 @@ static void ring_flush(log_ring *r, progress *view)
         }
         progress_line(view, "%s", line);
     }
-}
-
-/* The sigwait thread: counts SIGINT/SIGTERM; the third one exits. */
-static void *signal_thread(void *arg)
-{
-    sigset_t *set = arg;
-    for (;;) {
-        int sig = 0;
-        if (sigwait(set, &sig) != 0)
-            continue;
-        if (atomic_fetch_add(&signals_seen, 1) + 1 >= 3) {
-            static const char msg[] = "\ngen serve: third signal: exiting now\n";
-            ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
-            (void)w;
-            _exit(130);
-        }
-    }
-    return NULL;
 }
 
 enum state { RUNNING, DRAINING, STOPPED };
@@ -196,7 +220,8 @@ static int run_loop(server *s)
         if (s->log)
             ring_flush(s->log, s->view);
         progress_tick(s->view, false);
-        int seen = atomic_load(&signals_seen);
+        read_signals();
+        int seen = signals_seen;
         int64_t now = cli_now_ns();
         if (s->workers > 0 && s->dead_workers >= s->workers) {
             progress_line(s->view, "every worker stopped on an error: stopping");
@@ -258,16 +283,8 @@ int cmd_serve(cli_env *env)
     if (st != GEN_OK)
         return cli_fail_input("serve", st);
 
-    /* Block the signals before any thread exists, so every thread inherits
-     * the mask and only the sigwait thread receives them. */
-    static sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    pthread_t sig_thread;
-    if (pthread_create(&sig_thread, NULL, signal_thread, &set) != 0) {
-        fprintf(stderr, "gen serve: cannot start the signal thread\n");
+    if (install_signals() != 0) {
+        fprintf(stderr, "gen serve: cannot install the signal handlers: %s\n", strerror(errno));
         return EXIT_RUNTIME;
     }
 
@@ -331,10 +348,10 @@ out:
     if (s.log && s.view)
         ring_flush(s.log, s.view);
     progress_free(s.view);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     if (s.log) /* anything logged before the display existed */
         for (int i = 0; i < ring.count; i++)
             fprintf(stderr, "%s\n", ring.lines[(ring.head + i) % LOG_RING]);
-    pthread_cancel(sig_thread);
-    pthread_join(sig_thread, NULL);
     return rc;
 }

@@ -29,7 +29,9 @@ class ContextOptionsStruct(ctypes.Structure):
 
 
 class QueueOptionsStruct(ctypes.Structure):
-    """gen_queue_options, version 1 (include/gen/queue.h)."""
+    """gen_queue_options (include/gen/queue.h). Note: log_level/log_fn/
+    log_user_data were appended without a version bump; the mirror follows
+    the header (checked by tests/test_options.py)."""
     _fields_ = [
         ("version", c_uint32),
         ("mode", c_int32),
@@ -40,6 +42,9 @@ class QueueOptionsStruct(ctypes.Structure):
         ("lease_ms", c_uint32),
         ("heartbeat_ms", c_uint32),
         ("max_job_bytes", c_uint32),
+        ("log_level", c_int32),
+        ("log_fn", _lib.LOG_FN),
+        ("log_user_data", c_void_p),
     ]
 
 
@@ -174,7 +179,7 @@ class QueueOptions:
     max_attempts, busy_timeout_ms, lease_ms, heartbeat_ms, max_job_bytes."""
 
     NAMES = ("mode", "max_queue_size", "max_queue_history", "max_attempts", "busy_timeout_ms",
-             "lease_ms", "heartbeat_ms", "max_job_bytes")
+             "lease_ms", "heartbeat_ms", "max_job_bytes", "log_level")
 
     def __init__(self, **settings):
         self._struct = QueueOptionsStruct()
