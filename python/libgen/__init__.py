@@ -20,7 +20,7 @@ from .errors import (Busy, Canceled, DatabaseError, DeviceError, DeviceOutOfMemo
                      OutOfMemory, PermissionDenied, QueueFull, StateError, Timeout, Unsupported,
                      UserAbort, VersionMismatch, error_for)
 from .events import Event, EventType, Stage, Status
-from .image import read_image_metadata
+from .image import Image, read_image_metadata
 from .job import Job
 from .model import ModelInfo, ModelPart, inspect_model
 from .options import Options, QueueOptions
@@ -44,7 +44,7 @@ def status_string(status):
 
 __all__ = [
     "Busy", "Canceled", "Context", "DatabaseError", "Device", "DeviceError", "DeviceOutOfMemory",
-    "Enqueued", "Event", "EventType", "FormatError", "IOFailure", "InternalError",
+    "Enqueued", "Event", "EventType", "FormatError", "IOFailure", "Image", "InternalError",
     "InvalidArgument", "Item", "Job", "LibgenError", "LibraryNotFound", "ModelInfo", "ModelPart",
     "NoSpace", "NotFound", "Options", "OutOfMemory", "PermissionDenied", "Queue", "QueueEvent",
     "QueueFull", "QueueOptions", "Stage", "StateError", "Status", "Timeout", "Unsupported",

@@ -268,3 +268,15 @@ def get_text(getter, *args, size=256):
         if st != -1 or size >= (1 << 24):  # GEN_EINVAL also means "buffer too small"
             check(st)
         size *= 4
+
+# generate.h (present once the pipeline is in the library)
+PROGRESS_FN = CFUNCTYPE(c_int32, c_int32, c_int32, c_int32, c_void_p)
+HAVE_GENERATE = hasattr(lib, "gen_generate")
+if HAVE_GENERATE:
+    _fn("gen_generate", status, POINTER(P), P, c_size_t, P, PROGRESS_FN, P)
+    _fn("gen_image_width", c_int32, P)
+    _fn("gen_image_height", c_int32, P)
+    _fn("gen_image_pixels", POINTER(c_uint8), P)
+    _fn("gen_image_metadata", S, P)
+    _fn("gen_image_save_png", status, P, S)
+    _fn("gen_image_destroy", None, P)

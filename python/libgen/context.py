@@ -115,6 +115,35 @@ class Context:
     def wake(self):
         _lib.gen_context_wake(self._handle())
 
+    # --- synchronous generation -------------------------------------------------------------
+    def generate(self, job, device_index=0, progress=None):
+        """Make one image now on device `device_index`, on this thread; returns
+        an Image. `job` is a Job or a dict of fields. `progress(stage, step,
+        total)` is called on this thread; returning True cancels (Canceled)."""
+        from .image import Image
+        from .job import Job
+        if not _lib.HAVE_GENERATE:
+            raise NotImplementedError("this libgen has no gen_generate yet")
+        if not isinstance(job, Job):
+            job = Job(**job)
+        errors = []
+
+        def trampoline(stage, step, total, _user):
+            try:
+                return 1 if (progress and progress(stage, step, total)) else 0
+            except BaseException as exc:  # cancel and re-raise after the call
+                errors.append(exc)
+                return 1
+
+        cb = _lib.PROGRESS_FN(trampoline)
+        out = c_void_p()
+        st = _lib.gen_generate(byref(out), self._handle(), device_index, job._h, cb, None)
+        if errors:
+            raise errors[0]
+        if st != 0:
+            raise error_for(st)
+        return Image(out)
+
     # --- events ---------------------------------------------------------------------------
     def set_event_callback(self, fn):
         """Call fn(Event) for every event, on the libgen thread that produced
