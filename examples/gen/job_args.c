@@ -109,9 +109,9 @@ int cli_job_build(const cli_job_args *j, const char *cmd, gen_job **out)
             return st == GEN_EINVAL || st == GEN_ENOTFOUND ? EXIT_USAGE : EXIT_RUNTIME;
         }
     }
-    /* Without a seed, pick one the queue accepts: gen_job_validate draws from
-     * 0..2^63-1, but the queue keeps seeds in 0..2^32-1 (run i gets seed + i),
-     * so the CLI draws a 31-bit seed itself. */
+    /* Without a seed, the CLI draws one below 2^31, so that the seeds of the
+     * runs (seed + i) stay distinct within the 32-bit range the queue wraps in,
+     * and the seed is visible in the job before it is enqueued. */
     char seed[32];
     if (gen_job_get(job, "seed", seed, sizeof(seed)) == GEN_OK && strcmp(seed, "random") == 0) {
         snprintf(seed, sizeof(seed), "%u", random_seed());
