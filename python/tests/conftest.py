@@ -30,3 +30,10 @@ def quiet():
 
 def pytest_report_header(config):
     return f"libgen {libgen.version()} from {libgen.library_path}"
+
+
+@pytest.fixture(autouse=True)
+def run_in_tmp(tmp_path, monkeypatch):
+    """Relative paths (the default output_dir "outputs") land in a temp dir,
+    never in the source tree."""
+    monkeypatch.chdir(tmp_path)

@@ -1,6 +1,7 @@
 """Events: callbacks on libgen threads (here: Python threads changing items
 through the context's queue, and worker threads once an item runner exists),
 the pollable event queue as an iterator, and callback lifetime safety."""
+import os
 import threading
 import time
 
@@ -11,7 +12,10 @@ from libgen import EventType, Status
 
 
 def make_ctx(db):
-    return libgen.Context(generation_devices="cpu:0,cpu:1", db_path=db, log_level="error")
+    # images (when workers run) go next to the queue file, in the test's temp dir
+    out = os.path.join(os.path.dirname(db), "images")
+    return libgen.Context(generation_devices="cpu:0,cpu:1", db_path=db, log_level="error",
+                          output_dir=out)
 
 
 def test_callbacks_run_on_the_changing_thread(db):
