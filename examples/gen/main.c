@@ -1,137 +1,120 @@
-/* gen — command-line front end of libgen.
+/* gen — command-line front end of libgen: global options and dispatch.
  *
  * Exit codes: 0 success, 1 runtime error (message from libgen), 2 usage error.
- * Subcommands grow with the library; see `gen --help`.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <gen/gen.h>
+#include "cli.h"
 
-enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+typedef struct command {
+    const char *name;
+    int (*run)(cli_env *env);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"generate", cmd_generate, "make one image now, on one device (no queue)"},
+    {"queue", cmd_queue, "add, list, cancel, retry, prune items of a queue file; status counts"},
+    {"serve", cmd_serve, "run workers on the devices and process the queue until stopped"},
+    {"devices", cmd_devices, "the resolved generation devices (labels, memory)"},
+    {"info", cmd_info, "describe a model: family, parts, dtypes, parameter counts"},
+    {"metadata", cmd_metadata, "the generation parameters stored in a PNG written by libgen"},
+    {"options", cmd_options, "every context option and its current value"},
+    {"version", cmd_version, "the library version"},
+};
 
 static void usage(FILE *out)
 {
+    fprintf(out, "usage: gen [GLOBAL OPTIONS] COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out,
-            "usage: gen [--set NAME=VALUE]... COMMAND\n"
             "\n"
-            "commands:\n"
-            "  version        print the library version\n"
-            "  devices [--json]  print the resolved generation devices (labels, memory)\n"
-            "  options        print every context option and its value\n"
-            "\n"
-            "options:\n"
-            "  --set NAME=VALUE   set a context option (see `gen options`); LIBGEN_<NAME>\n"
-            "                     environment variables are read first\n"
-            "  -h, --help         show this help\n"
+            "global options (before COMMAND):\n"
+            "  --set NAME=VALUE        set a context option (see `gen options`); LIBGEN_<NAME>\n"
+            "                          environment variables are read first\n"
+            "  --db PATH               the queue file (same as --set db_path=PATH)\n"
+            "  --queue-set NAME=VALUE  set a queue option (mode, max_queue_size, ...; see\n"
+            "                          docs/configuration.md)\n"
+            "  -q, --quiet             log errors only (same as --set log_level=error)\n"
+            "  -h, --help              show this help; `gen COMMAND --help` for a command\n"
             "\n"
             "exit codes: 0 success, 1 runtime error, 2 usage error\n");
 }
 
-static int fail(const char *what)
+/* NAME=VALUE split in place; NULL value when there is no '='. */
+static char *split_assignment(char *arg)
 {
-    fprintf(stderr, "gen: %s: %s\n", what, gen_last_error_message());
-    return EXIT_RUNTIME;
+    char *eq = strchr(arg, '=');
+    if (!eq)
+        return NULL;
+    *eq = '\0';
+    return eq + 1;
 }
 
-static int cmd_options(const gen_context_options *opts)
+static int set_option(cli_env *env, char *arg, bool queue)
 {
-    for (size_t i = 0; i < gen_context_option_count(); i++) {
-        const char *name = gen_context_option_name(i);
-        char value[GEN_PATH_TEXT_MAX];
-        if (gen_context_options_get(opts, name, value, sizeof(value)) != GEN_OK)
-            return fail(name);
-        printf("%s=%s\n", name, value);
+    const char *flag = queue ? "--queue-set" : "--set";
+    char *value = split_assignment(arg);
+    if (!value) {
+        fprintf(stderr, "gen: %s expects NAME=VALUE, got \"%s\"\n", flag, arg);
+        return EXIT_USAGE;
     }
-    return 0;
-}
-
-static void format_gib(uint64_t bytes, char *buf, size_t size)
-{
-    snprintf(buf, size, "%.1f GiB", (double)bytes / (double)(1ull << 30));
-}
-
-/* The resolved pool: one line per device, or a JSON array with --json. */
-static int cmd_devices(const gen_context_options *opts, int json)
-{
-    gen_device_pool *pool = NULL;
-    if (gen_device_pool_create(&pool, opts->generation_devices) != GEN_OK)
-        return fail("cannot resolve the devices");
-    size_t n = gen_device_pool_count(pool);
-    if (json)
-        printf("[");
-    for (size_t d = 0; d < n; d++) {
-        uint64_t free_b = 0, total_b = 0;
-        gen_device_pool_memory(pool, d, &free_b, &total_b);
-        int threads = gen_device_pool_cpu_threads(pool, d);
-        if (json) {
-            printf("%s{\"index\":%zu,\"id\":\"%s\",\"name\":\"%s\",\"label\":\"%s\","
-                   "\"free_bytes\":%llu,\"total_bytes\":%llu,\"cpu_threads\":%d}",
-                   d ? "," : "", d, gen_device_pool_id(pool, d), gen_device_pool_name(pool, d),
-                   gen_device_pool_label(pool, d), (unsigned long long)free_b,
-                   (unsigned long long)total_b, threads);
-        } else {
-            char free_text[32], total_text[32];
-            format_gib(free_b, free_text, sizeof(free_text));
-            format_gib(total_b, total_text, sizeof(total_text));
-            printf("%zu  %-8s %-24s %s free of %s", d, gen_device_pool_id(pool, d),
-                   gen_device_pool_label(pool, d), free_text, total_text);
-            if (threads > 0)
-                printf(", %d thread%s", threads, threads == 1 ? "" : "s");
-            printf("\n");
-        }
-    }
-    if (json)
-        printf("]\n");
-    gen_device_pool_destroy(pool);
-    return 0;
+    gen_status st = queue ? gen_queue_options_set(&env->queue_options, arg, value)
+                          : gen_context_options_set(&env->options, arg, value);
+    return st == GEN_OK ? EXIT_OK : cli_fail_input(flag, st);
 }
 
 int main(int argc, char **argv)
 {
-    gen_context_options opts = GEN_CONTEXT_OPTIONS_INIT;
-    if (gen_context_options_set_from_env(&opts) != GEN_OK)
-        return fail("environment");
+    cli_env env;
+    memset(&env, 0, sizeof(env));
+    gen_context_options defaults = GEN_CONTEXT_OPTIONS_INIT;
+    gen_queue_options queue_defaults = GEN_QUEUE_OPTIONS_INIT;
+    env.options = defaults;
+    env.queue_options = queue_defaults;
+    if (gen_context_options_set_from_env(&env.options) != GEN_OK)
+        return cli_fail("environment");
 
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+        const char *arg = argv[i];
+        int rc = EXIT_OK;
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
             usage(stdout);
-            return 0;
-        }
-        if (strcmp(argv[i], "--set") == 0 && i + 1 < argc) {
-            char *arg = argv[++i];
-            char *eq = strchr(arg, '=');
-            if (!eq) {
-                fprintf(stderr, "gen: --set expects NAME=VALUE, got \"%s\"\n", arg);
-                return EXIT_USAGE;
+            return EXIT_OK;
+        } else if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0) {
+            env.options.log_level = GEN_LOG_ERROR;
+        } else if ((strcmp(arg, "--set") == 0 || strcmp(arg, "--queue-set") == 0 ||
+                    strcmp(arg, "--db") == 0) &&
+                   i + 1 < argc) {
+            i++;
+            if (strcmp(arg, "--db") == 0) {
+                gen_status st = gen_context_options_set(&env.options, "db_path", argv[i]);
+                rc = st == GEN_OK ? EXIT_OK : cli_fail_input("--db", st);
+            } else {
+                rc = set_option(&env, argv[i], strcmp(arg, "--queue-set") == 0);
             }
-            *eq = '\0';
-            gen_status st = gen_context_options_set(&opts, arg, eq + 1);
-            if (st != GEN_OK) {
-                fprintf(stderr, "gen: %s\n", gen_last_error_message());
-                return st == GEN_ENOTFOUND || st == GEN_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
-            }
-            continue;
+        } else if (strncmp(arg, "--set=", 6) == 0 || strncmp(arg, "--queue-set=", 12) == 0) {
+            bool queue = arg[2] == 'q';
+            rc = set_option(&env, strchr(argv[i], '=') + 1, queue);
+        } else {
+            fprintf(stderr, "gen: unknown or incomplete option \"%s\" (try --help)\n", arg);
+            return EXIT_USAGE;
         }
-        fprintf(stderr, "gen: unknown option \"%s\" (try --help)\n", argv[i]);
-        return EXIT_USAGE;
+        if (rc != EXIT_OK)
+            return rc;
     }
     if (i >= argc) {
         usage(stderr);
         return EXIT_USAGE;
     }
-    const char *command = argv[i];
-
-    if (strcmp(command, "version") == 0) {
-        printf("libgen %s (headers %s)\n", gen_version_string(), GEN_VERSION_STRING);
-        return 0;
-    }
-    if (strcmp(command, "options") == 0)
-        return cmd_options(&opts);
-    if (strcmp(command, "devices") == 0)
-        return cmd_devices(&opts, i + 1 < argc && strcmp(argv[i + 1], "--json") == 0);
-    fprintf(stderr, "gen: unknown command \"%s\" (try --help)\n", command);
+    env.argc = argc - i;
+    env.argv = argv + i;
+    for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
+        if (strcmp(argv[i], commands[c].name) == 0)
+            return commands[c].run(&env);
+    fprintf(stderr, "gen: unknown command \"%s\" (try --help)\n", argv[i]);
     return EXIT_USAGE;
 }

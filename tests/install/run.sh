@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install libgen into a prefix, then build and run a C and a C++ consumer
-# against it through pkg-config: shared, and static (pkg-config --static).
+# against it through pkg-config: shared, and static (pkg-config --static);
+# run the installed gen CLI and the Python binding against the prefix.
 # Usage: tests/install/run.sh BUILD_DIR PREFIX
 set -euo pipefail
 BUILD="$1"
@@ -45,4 +46,12 @@ check run_consumer_static "$OUT/consumer_static"
 if ldd "$OUT/consumer_static" | grep -q libgen; then
   echo "FAIL static consumer still loads libgen.so"; exit 1
 fi
+# The installed CLI, and the Python binding finding the installed library
+# through pkg-config (LIBGEN_LIBRARY unset), running the Python example.
+check gen_installed env LD_LIBRARY_PATH="$LIBDIR" "$PREFIX/bin/gen" version
+check python_binding_pkgconfig env -u LIBGEN_LIBRARY PYTHONPATH="$SRC/python" python3 -c \
+  "import libgen, os; p = os.path.realpath(libgen.library_path); assert p.startswith(os.path.realpath('$LIBDIR')), p"
+check python_example env -u LIBGEN_LIBRARY PYTHONPATH="$SRC/python" python3 \
+  "$SRC/examples/python/enqueue_and_watch.py" --model "$SRC/tests/fixtures/tiny-sd15" \
+  --db "$OUT/example.db" --no-start
 echo "$pass passed, 0 failed"
