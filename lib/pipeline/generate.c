@@ -2,7 +2,9 @@
  * StableDiffusionImg2ImgPipeline run them (see generate.h). */
 #include "pipeline/generate.h"
 
+#include <inttypes.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,7 @@
 #include "pipeline/tokenizer.h"
 #include "pipeline/unet.h"
 #include "pipeline/vae.h"
+#include "pipeline/vae_tiled.h"
 
 typedef struct run {
     gen__engine *engine;
@@ -296,6 +299,36 @@ static gen_status upload_f32(run *r, gen__tensor *t, const float *host, size_t c
     return st;
 }
 
+/* Tests: the device memory the tiled-VAE choice sees (0 = ask the device). */
+static _Atomic uint64_t test_available;
+
+void gen__generate_test_set_available(uint64_t bytes)
+{
+    atomic_store(&test_available, bytes);
+}
+
+/* job->tiled_vae: on, off, or auto = tiled when the untiled pass's working
+ * memory estimate exceeds what the device has free now. */
+static bool use_tiled_vae(run *r, bool encode)
+{
+    uint64_t estimate = gen__vae_working_memory(encode, r->job->height, r->job->width, r->dtype, 0);
+    uint64_t available = atomic_load(&test_available);
+    if (available == 0) {
+        gen__backend_mem_info info;
+        gen__backend_memory(r->be, &info);
+        available = info.available;
+    }
+    bool tiled = gen__vae_choose_tiled(r->job->tiled_vae, estimate, available);
+    if (tiled)
+        GEN__LOG_DEBUG(gen__engine_logger(r->engine),
+                       "vae %s %dx%d tiled (%s; untiled estimate %" PRIu64 " MiB, %" PRIu64
+                       " MiB available)",
+                       encode ? "encode" : "decode", r->job->width, r->job->height,
+                       r->job->tiled_vae == GEN__TILED_ON ? "forced" : "auto", estimate >> 20,
+                       available >> 20);
+    return tiled;
+}
+
 static gen_status initial_latents(run *r, size_t *start)
 {
     *start = 0;
@@ -317,7 +350,8 @@ static gen_status initial_latents(run *r, size_t *start)
     if (st == GEN_OK)
         st = load_init_image(r, &image);
     if (st == GEN_OK)
-        st = gen__vae_encode(r->vae, &mean, &std, &image);
+        st = use_tiled_vae(r, true) ? gen__vae_encode_tiled(r->vae, &mean, &std, &image, 0)
+                                    : gen__vae_encode(r->vae, &mean, &std, &image);
     if (st == GEN_OK)
         st = download_f32(r, &mean, m, r->n);
     if (st == GEN_OK)
@@ -408,7 +442,8 @@ static gen_status decode(run *r, gen__rgb_image *out)
     if (st == GEN_OK)
         st = upload_f32(r, &lat, r->latents, r->n);
     if (st == GEN_OK)
-        st = gen__vae_decode(r->vae, &img, &lat);
+        st = use_tiled_vae(r, false) ? gen__vae_decode_tiled(r->vae, &img, &lat, 0)
+                                     : gen__vae_decode(r->vae, &img, &lat);
     gen__tensor_free(&lat);
     size_t plane = (size_t)r->job->width * (size_t)r->job->height;
     float *chw = st == GEN_OK ? gen__malloc(plane * 3 * sizeof(float)) : NULL;

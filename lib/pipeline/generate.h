@@ -34,6 +34,10 @@ typedef struct gen__gen_hooks {
 gen_status gen__generate(gen__engine *engine, size_t device_index, const gen_job *job,
                          const gen__gen_hooks *hooks, gen__rgb_image *out);
 
+/* Tests: pretend every device has `bytes` free when tiled_vae=auto decides
+ * (0 = ask the device, the default). Process-wide. */
+void gen__generate_test_set_available(uint64_t bytes);
+
 /* The generation parameters as the metadata JSON stored in the image
  * (gen__malloc'ed). */
 gen_status gen__generate_metadata_json(const gen_job *job, char **json_out);

@@ -207,35 +207,58 @@ done:
     return st;
 }
 
-gen_status gen__vae_decode(const gen__vae *v, gen__tensor *image, const gen__tensor *latents)
+static gen_status check_latents(const gen__vae *v, const gen__tensor *latents)
 {
-    const gen__vae_config *cfg = &v->cfg;
-    gen__tensor empty = GEN__TENSOR_EMPTY;
-    *image = empty;
-    if (latents->ndim != 4 || latents->shape[1] != cfg->latent_channels) {
+    if (latents->ndim != 4 || latents->shape[1] != v->cfg.latent_channels) {
         char a[GEN__SHAPE_STR_MAX];
         return gen__error(GEN_EINVAL, "vae decode: latents %s are not [N,%d,h,w]",
-                          gen__tensor_str(latents, a, sizeof a), cfg->latent_channels);
+                          gen__tensor_str(latents, a, sizeof a), v->cfg.latent_channels);
     }
-    gen__tensor x = GEN__TENSOR_EMPTY, y = GEN__TENSOR_EMPTY;
-    gen_status st;
+    return GEN_OK;
+}
+
+gen_status gen__vae_unscale(const gen__vae *v, gen__tensor *z, const gen__tensor *latents)
+{
+    const gen__vae_config *cfg = &v->cfg;
+    *z = (gen__tensor)GEN__TENSOR_EMPTY;
+    gen_status st = check_latents(v, latents);
+    if (st != GEN_OK)
+        return st;
+    gen__tensor y = GEN__TENSOR_EMPTY;
     /* in the VAE's own dtype (it may run in f32 while the UNet runs in f16:
      * force_upcast), then z = latents / scaling_factor (+ shift_factor) */
-    GEN__NN_TRY(gen__nn_alloc(&x, &v->dec_in.w, latents->ndim, latents->shape));
-    GEN__NN_TRY(gen__convert(&x, latents));
+    GEN__NN_TRY(gen__nn_alloc(z, &v->dec_in.w, latents->ndim, latents->shape));
+    GEN__NN_TRY(gen__convert(z, latents));
     if (cfg->has_shift_factor && cfg->shift_factor != 0.0) {
-        GEN__NN_TRY(gen__tensor_alloc_like(&y, x.backend, &x));
+        GEN__NN_TRY(gen__tensor_alloc_like(&y, z->backend, z));
         GEN__NN_TRY(gen__fill(&y, (float)cfg->shift_factor));
-        GEN__NN_TRY(gen__axpby(&x, (float)(1.0 / cfg->scaling_factor), &x, 1.0f, &y));
-        gen__tensor_free(&y);
+        GEN__NN_TRY(gen__axpby(z, (float)(1.0 / cfg->scaling_factor), z, 1.0f, &y));
     } else {
-        GEN__NN_TRY(gen__scale(&x, &x, (float)(1.0 / cfg->scaling_factor)));
+        GEN__NN_TRY(gen__scale(z, z, (float)(1.0 / cfg->scaling_factor)));
     }
+done:
+    gen__tensor_free(&y);
+    if (st != GEN_OK) {
+        gen__tensor_free(z);
+        gen__error_prefix("vae decode: ");
+    }
+    return st;
+}
+
+gen_status gen__vae_decoder_forward(const gen__vae *v, gen__tensor *image, const gen__tensor *z)
+{
+    const gen__vae_config *cfg = &v->cfg;
+    *image = (gen__tensor)GEN__TENSOR_EMPTY;
+    gen_status st = check_latents(v, z);
+    if (st != GEN_OK)
+        return st;
+    gen__tensor x = GEN__TENSOR_EMPTY, y = GEN__TENSOR_EMPTY;
     if (cfg->use_post_quant_conv) {
-        GEN__NN_TRY(gen__nn_conv_forward(&v->post_quant, &y, &x));
-        replace(&x, &y);
+        GEN__NN_TRY(gen__nn_conv_forward(&v->post_quant, &x, z));
+        GEN__NN_TRY(gen__nn_conv_forward(&v->dec_in, &y, &x));
+    } else {
+        GEN__NN_TRY(gen__nn_conv_forward(&v->dec_in, &y, z));
     }
-    GEN__NN_TRY(gen__nn_conv_forward(&v->dec_in, &y, &x));
     replace(&x, &y);
     GEN__NN_TRY(mid_forward(&v->dec_mid, &x));
     for (int i = 0; i < cfg->n_blocks; i++) {
@@ -261,6 +284,17 @@ done:
     gen__tensor_free(&y);
     if (st != GEN_OK)
         gen__error_prefix("vae decode: ");
+    return st;
+}
+
+gen_status gen__vae_decode(const gen__vae *v, gen__tensor *image, const gen__tensor *latents)
+{
+    gen__tensor z = GEN__TENSOR_EMPTY;
+    *image = z;
+    gen_status st = gen__vae_unscale(v, &z, latents);
+    if (st == GEN_OK)
+        st = gen__vae_decoder_forward(v, image, &z);
+    gen__tensor_free(&z);
     return st;
 }
 
@@ -297,13 +331,11 @@ done:
     return st;
 }
 
-gen_status gen__vae_encode(const gen__vae *v, gen__tensor *mean, gen__tensor *std,
-                           const gen__tensor *image)
+gen_status gen__vae_encoder_forward(const gen__vae *v, gen__tensor *moments,
+                                    const gen__tensor *image)
 {
     const gen__vae_config *cfg = &v->cfg;
-    gen__tensor empty = GEN__TENSOR_EMPTY;
-    *mean = empty;
-    *std = empty;
+    *moments = (gen__tensor)GEN__TENSOR_EMPTY;
     if (!v->has_encoder)
         return gen__error(GEN_ESTATE, "vae encode: the VAE was loaded without its encoder");
     const int64_t f = gen__vae_scale_factor(v);
@@ -344,24 +376,45 @@ gen_status gen__vae_encode(const gen__vae *v, gen__tensor *mean, gen__tensor *st
         GEN__NN_TRY(gen__nn_conv_forward(&v->quant, &y, &x));
         replace(&x, &y);
     }
+    *moments = x;
+    x = (gen__tensor)GEN__TENSOR_EMPTY;
+done:
+    gen__tensor_free(&x);
+    gen__tensor_free(&y);
+    if (st != GEN_OK)
+        gen__error_prefix("vae encode: ");
+    return st;
+}
+
+gen_status gen__vae_moments_split(const gen__vae *v, gen__tensor *mean, gen__tensor *std,
+                                  const gen__tensor *moments)
+{
+    gen__tensor empty = GEN__TENSOR_EMPTY;
+    *mean = empty;
+    *std = empty;
+    const int64_t lat = v->cfg.latent_channels;
+    if (moments->ndim != 4 || moments->shape[1] != 2 * lat) {
+        char a[GEN__SHAPE_STR_MAX];
+        return gen__error(GEN_EINVAL, "vae encode: moments %s are not [N,%lld,h,w]",
+                          gen__tensor_str(moments, a, sizeof a), (long long)(2 * lat));
+    }
     /* moments [N, 2L, h, w] -> mean = first L channels, logvar = the rest */
-    const int64_t n = x.shape[0], lat = cfg->latent_channels, h = x.shape[2], w = x.shape[3];
+    const int64_t n = moments->shape[0], h = moments->shape[2], w = moments->shape[3];
     const int64_t plane = lat * h * w;
-    GEN__NN_TRY(gen__nn_alloc(mean, &x, 4, (int64_t[]){n, lat, h, w}));
-    GEN__NN_TRY(gen__nn_alloc(std, &x, 4, (int64_t[]){n, lat, h, w}));
+    gen_status st;
+    GEN__NN_TRY(gen__nn_alloc(mean, moments, 4, (int64_t[]){n, lat, h, w}));
+    GEN__NN_TRY(gen__nn_alloc(std, moments, 4, (int64_t[]){n, lat, h, w}));
     for (int64_t b = 0; b < n; b++) {
         gen__tensor src, dst;
-        GEN__NN_TRY(gen__tensor_view4(&src, &x, 1, lat, h, w, b * 2 * plane));
+        GEN__NN_TRY(gen__tensor_view4(&src, moments, 1, lat, h, w, b * 2 * plane));
         GEN__NN_TRY(gen__tensor_view4(&dst, mean, 1, lat, h, w, b * plane));
         GEN__NN_TRY(gen__tensor_copy(&dst, &src));
-        GEN__NN_TRY(gen__tensor_view4(&src, &x, 1, lat, h, w, b * 2 * plane + plane));
+        GEN__NN_TRY(gen__tensor_view4(&src, moments, 1, lat, h, w, b * 2 * plane + plane));
         GEN__NN_TRY(gen__tensor_view4(&dst, std, 1, lat, h, w, b * plane));
         GEN__NN_TRY(gen__tensor_copy(&dst, &src));
     }
     GEN__NN_TRY(logvar_to_std(std));
 done:
-    gen__tensor_free(&x);
-    gen__tensor_free(&y);
     if (st != GEN_OK) {
         gen__tensor_free(mean);
         gen__tensor_free(std);
@@ -369,3 +422,18 @@ done:
     }
     return st;
 }
+
+gen_status gen__vae_encode(const gen__vae *v, gen__tensor *mean, gen__tensor *std,
+                           const gen__tensor *image)
+{
+    gen__tensor moments = GEN__TENSOR_EMPTY;
+    *mean = moments;
+    *std = moments;
+    gen_status st = gen__vae_encoder_forward(v, &moments, image);
+    if (st == GEN_OK)
+        st = gen__vae_moments_split(v, mean, std, &moments);
+    gen__tensor_free(&moments);
+    return st;
+}
+
+const gen__vae_config *gen__vae_get_config(const gen__vae *vae) { return &vae->cfg; }

@@ -40,6 +40,23 @@ gen_status gen__vae_decode(const gen__vae *vae, gen__tensor *image, const gen__t
 gen_status gen__vae_encode(const gen__vae *vae, gen__tensor *mean, gen__tensor *std,
                            const gen__tensor *image);
 
+/* The stages the two calls above are made of, for the tiled paths (vae_tiled.c),
+ * which run them per tile:
+ * - unscale: z (allocated) = latents / scaling_factor (+ shift_factor), the
+ *   pipelines' step before decoding (element-wise, so tiling commutes with it);
+ * - decoder_forward: z [N, latent_channels, h, w] -> post_quant_conv + Decoder;
+ * - encoder_forward: image -> moments [N, 2 * latent_channels, H/f, W/f]
+ *   (Encoder + quant_conv), same checks and GEN_ESTATE as gen__vae_encode;
+ * - moments_split: moments -> mean and std (both allocated) as gen__vae_encode. */
+gen_status gen__vae_unscale(const gen__vae *vae, gen__tensor *z, const gen__tensor *latents);
+gen_status gen__vae_decoder_forward(const gen__vae *vae, gen__tensor *image, const gen__tensor *z);
+gen_status gen__vae_encoder_forward(const gen__vae *vae, gen__tensor *moments,
+                                    const gen__tensor *image);
+gen_status gen__vae_moments_split(const gen__vae *vae, gen__tensor *mean, gen__tensor *std,
+                                  const gen__tensor *moments);
+
+const gen__vae_config *gen__vae_get_config(const gen__vae *vae);
+
 /* Spatial factor between image and latents (8 for SD). */
 int gen__vae_scale_factor(const gen__vae *vae);
 double gen__vae_scaling_factor(const gen__vae *vae);
