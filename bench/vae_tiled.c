@@ -42,7 +42,8 @@ static int measure(gen__backend *be, const gen__vae *vae, bool encode, const gen
         int64_t t0 = gen__monotonic_ns();
         gen_status st;
         if (encode)
-            st = tile ? gen__vae_encode_tiled(vae, &a, &b, in, tile) : gen__vae_encode(vae, &a, &b, in);
+            st = tile ? gen__vae_encode_tiled(vae, &a, &b, in, tile)
+                      : gen__vae_encode(vae, &a, &b, in);
         else
             st = tile ? gen__vae_decode_tiled(vae, &a, in, tile) : gen__vae_decode(vae, &a, in);
         t[r] = (double)(gen__monotonic_ns() - t0) / 1e9;

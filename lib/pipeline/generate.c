@@ -311,7 +311,8 @@ void gen__generate_test_set_available(uint64_t bytes)
  * memory estimate exceeds what the device has free now. */
 static bool use_tiled_vae(run *r, bool encode)
 {
-    uint64_t estimate = gen__vae_working_memory(encode, r->job->height, r->job->width, r->dtype, 0);
+    uint64_t estimate =
+        gen__vae_working_memory(encode, r->job->height, r->job->width, gen__vae_dtype(r->vae), 0);
     uint64_t available = atomic_load(&test_available);
     if (available == 0) {
         gen__backend_mem_info info;

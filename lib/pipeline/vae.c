@@ -436,4 +436,12 @@ gen_status gen__vae_encode(const gen__vae *v, gen__tensor *mean, gen__tensor *st
     return st;
 }
 
-const gen__vae_config *gen__vae_get_config(const gen__vae *vae) { return &vae->cfg; }
+const gen__vae_config *gen__vae_get_config(const gen__vae *vae)
+{
+    return &vae->cfg;
+}
+
+gen__dtype gen__vae_dtype(const gen__vae *vae)
+{
+    return vae->dec_in.w.dtype;
+}

@@ -56,6 +56,8 @@ gen_status gen__vae_moments_split(const gen__vae *vae, gen__tensor *mean, gen__t
                                   const gen__tensor *moments);
 
 const gen__vae_config *gen__vae_get_config(const gen__vae *vae);
+/* The dtype the VAE computes in (its weights'; f32 for an upcast VAE). */
+gen__dtype gen__vae_dtype(const gen__vae *vae);
 
 /* Spatial factor between image and latents (8 for SD). */
 int gen__vae_scale_factor(const gen__vae *vae);

@@ -9,13 +9,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
-
-#define TRY(expr)                 \
-    do {                          \
-        st = (expr);              \
-        if (st != GEN_OK)         \
-            goto done;            \
-    } while (0)
+#include "pipeline/nn.h"
 
 /* ---- host <-> device in f32 ------------------------------------------------------ */
 
@@ -60,8 +54,10 @@ gen_status gen__vae_tiles_for(const gen__vae *vae, int tile_px, gen__vae_tiles *
         if (s < unit)
             s = unit;
     } else if (s < 0 || s % unit != 0) {
-        return gen__error(GEN_EINVAL, "vae tiles: tile size %d px is not a positive multiple of %d "
-                          "(4 x the VAE's factor %d)", tile_px, unit, f);
+        return gen__error(GEN_EINVAL,
+                          "vae tiles: tile size %d px is not a positive multiple of %d "
+                          "(4 x the VAE's factor %d)",
+                          tile_px, unit, f);
     }
     out->sample = s;
     out->latent = s / f;
@@ -91,7 +87,8 @@ static void blend_v(const host_tile *a, host_tile *b, int64_t planes, int64_t ex
         const float *pa = a->data + p * a->h * w;
         float *pb = b->data + p * b->h * w;
         for (int64_t y = 0; y < e; y++) {
-            const float wb = (float)((double)y / (double)e), wa = (float)(1.0 - (double)y / (double)e);
+            const float wb = (float)((double)y / (double)e),
+                        wa = (float)(1.0 - (double)y / (double)e);
             const float *ra = pa + (a->h - e + y) * w;
             float *rb = pb + y * w;
             for (int64_t x = 0; x < w; x++)
@@ -124,11 +121,12 @@ typedef gen_status (*net_fn)(const gen__vae *vae, gen__tensor *out, const gen__t
 typedef struct tiling {
     const gen__vae *vae;
     net_fn net;
-    const char *what;      /* "decode" / "encode" for messages */
+    const char *what; /* "decode" / "encode" for messages */
     int64_t n, c_in, in_h, in_w;
     int64_t c_out, out_h, out_w;
     int64_t in_tile, in_stride; /* input units */
     int64_t blend, row_limit;   /* output units */
+    gen__dtype out_dtype;       /* the network's (set by the first tile) */
 } tiling;
 
 static void free_row(host_tile *row, int64_t count)
@@ -141,7 +139,7 @@ static void free_row(host_tile *row, int64_t count)
 
 /* One tile through the network: cut [y0, y0+th) x [x0, x0+tw) out of `in`
  * (host, [n, c_in, in_h, in_w]), run it on the device, download into *t. */
-static gen_status run_tile(const tiling *g, const float *in, const gen__tensor *like, int64_t y0,
+static gen_status run_tile(tiling *g, const float *in, const gen__tensor *like, int64_t y0,
                            int64_t x0, int64_t th, int64_t tw, float *cut, host_tile *t)
 {
     for (int64_t p = 0; p < g->n * g->c_in; p++)
@@ -150,14 +148,16 @@ static gen_status run_tile(const tiling *g, const float *in, const gen__tensor *
                    (size_t)tw * sizeof(float));
     gen__tensor x = GEN__TENSOR_EMPTY, o = GEN__TENSOR_EMPTY;
     gen_status st;
-    TRY(gen__tensor_alloc(&x, like->backend, like->dtype, 4, (int64_t[]){g->n, g->c_in, th, tw}));
-    TRY(upload_f32(&x, cut));
-    TRY(g->net(g->vae, &o, &x));
+    GEN__NN_TRY(
+        gen__tensor_alloc(&x, like->backend, like->dtype, 4, (int64_t[]){g->n, g->c_in, th, tw}));
+    GEN__NN_TRY(upload_f32(&x, cut));
+    GEN__NN_TRY(g->net(g->vae, &o, &x));
     gen__tensor_free(&x);
     if (o.ndim != 4 || o.shape[0] != g->n || o.shape[1] != g->c_out) {
         st = gen__error(GEN_EINVAL, "vae %s: a tile's output has an unexpected shape", g->what);
         goto done;
     }
+    g->out_dtype = o.dtype;
     t->h = o.shape[2];
     t->w = o.shape[3];
     t->data = gen__malloc((size_t)gen__tensor_numel(&o) * sizeof(float));
@@ -165,7 +165,7 @@ static gen_status run_tile(const tiling *g, const float *in, const gen__tensor *
         st = gen__error(GEN_ENOMEM, "vae %s: out of memory for a tile", g->what);
         goto done;
     }
-    TRY(download_f32(&o, t->data));
+    GEN__NN_TRY(download_f32(&o, t->data));
 done:
     gen__tensor_free(&x);
     gen__tensor_free(&o);
@@ -175,7 +175,7 @@ done:
 /* Runs every tile row by row; blends each output tile into its (already
  * blended) upper and left neighbours as diffusers' in-place loop does, and
  * writes its crop into out ([n, c_out, out_h, out_w], host). */
-static gen_status run_tiles(const tiling *g, const float *in, const gen__tensor *like, float *out)
+static gen_status run_tiles(tiling *g, const float *in, const gen__tensor *like, float *out)
 {
     const int64_t rows = (g->in_h + g->in_stride - 1) / g->in_stride;
     const int64_t cols = (g->in_w + g->in_stride - 1) / g->in_stride;
@@ -183,8 +183,8 @@ static gen_status run_tiles(const tiling *g, const float *in, const gen__tensor 
     host_tile *prev = gen__calloc((size_t)cols, sizeof *prev);
     host_tile *cur = gen__calloc((size_t)cols, sizeof *cur);
     float *cut = gen__malloc((size_t)(g->n * g->c_in * g->in_tile * g->in_tile) * sizeof(float));
-    gen_status st = prev && cur && cut ? GEN_OK
-                                       : gen__error(GEN_ENOMEM, "vae %s: out of memory", g->what);
+    gen_status st =
+        prev && cur && cut ? GEN_OK : gen__error(GEN_ENOMEM, "vae %s: out of memory", g->what);
     int64_t out_y = 0;
     for (int64_t i = 0; st == GEN_OK && i < rows; i++) {
         const int64_t y0 = i * g->in_stride;
@@ -193,7 +193,7 @@ static gen_status run_tiles(const tiling *g, const float *in, const gen__tensor 
         for (int64_t j = 0; j < cols; j++) {
             const int64_t x0 = j * g->in_stride;
             const int64_t tw = g->in_w - x0 < g->in_tile ? g->in_w - x0 : g->in_tile;
-            TRY(run_tile(g, in, like, y0, x0, th, tw, cut, &cur[j]));
+            GEN__NN_TRY(run_tile(g, in, like, y0, x0, th, tw, cut, &cur[j]));
             if (i > 0)
                 blend_v(&prev[j], &cur[j], planes, g->blend);
             if (j > 0)
@@ -237,22 +237,25 @@ done:
     return st;
 }
 
-/* in: device tensor [n, c_in, in_h, in_w]; out (allocated here like `in`). */
+/* in: device tensor [n, c_in, in_h, in_w]; out (allocated here on in's
+ * device, in the network's output dtype). Tiles are cut in in's dtype (the
+ * networks convert to the VAE's when it differs, as the untiled calls do). */
 static gen_status tiled_pass(tiling *g, gen__tensor *out, const gen__tensor *in)
 {
     float *host_in = gen__malloc((size_t)gen__tensor_numel(in) * sizeof(float));
     size_t out_count = (size_t)(g->n * g->c_out * g->out_h * g->out_w);
     float *host_out = gen__malloc(out_count * sizeof(float));
-    gen_status st = host_in && host_out
-                        ? GEN_OK
-                        : gen__error(GEN_ENOMEM, "vae %s: out of memory for the tiled image", g->what);
+    gen_status st =
+        host_in && host_out
+            ? GEN_OK
+            : gen__error(GEN_ENOMEM, "vae %s: out of memory for the tiled image", g->what);
     if (st == GEN_OK)
         st = download_f32(in, host_in);
     if (st == GEN_OK)
         st = run_tiles(g, host_in, in, host_out);
     gen__free(host_in);
     if (st == GEN_OK)
-        st = gen__tensor_alloc(out, in->backend, in->dtype, 4,
+        st = gen__tensor_alloc(out, in->backend, g->out_dtype, 4,
                                (int64_t[]){g->n, g->c_out, g->out_h, g->out_w});
     if (st == GEN_OK)
         st = upload_f32(out, host_out);

@@ -27,9 +27,9 @@
 
 /* The tile geometry for a requested tile side in pixels. */
 typedef struct gen__vae_tiles {
-    int sample;     /* tile side in pixels (tile_sample_min_size) */
-    int latent;     /* tile side in latents (tile_latent_min_size) = sample / f */
-    int factor;     /* f: pixels per latent */
+    int sample; /* tile side in pixels (tile_sample_min_size) */
+    int latent; /* tile side in latents (tile_latent_min_size) = sample / f */
+    int factor; /* f: pixels per latent */
 } gen__vae_tiles;
 
 /* tile_px 0 = the VAE config's sample_size (diffusers' default), rounded down

@@ -231,7 +231,8 @@ static void test_matches_diffusers(void **state)
     float *lat = fixture(f, "latents", sl), *dec = fixture(f, "decoded_tiled", sd);
     float *img = fixture(f, "image", si), *mean = fixture(f, "mean_tiled", sm);
     float *std = fixture(f, "std_tiled", ss);
-    gen__tensor z = upload(lat, sl[0], sl[1], sl[2], sl[3]), x = upload(img, si[0], si[1], si[2], si[3]);
+    gen__tensor z = upload(lat, sl[0], sl[1], sl[2], sl[3]),
+                x = upload(img, si[0], si[1], si[2], si[3]);
     gen__tensor out, m, s;
     assert_int_equal(gen__vae_decode_tiled(vae, &out, &z, 0), GEN_OK); /* default tile: 64 px */
     assert_int_equal(gen__tensor_numel(&out), sd[0] * sd[1] * sd[2] * sd[3]);
@@ -286,7 +287,8 @@ static void test_decode_tiled_vs_untiled(void **state)
     diff d = compare(th, uh, n);
     seams s = seam_stats(th, uh, 3, SIZE, TILE * 3 / 4, TILE / 4, 2);
     print_message("decode %dx%d, tiles of %d px: max |diff| %.4f, rel L2 %.4f, mean |diff| %.4f "
-                  "(image range ~[-1, 1])\n", SIZE, SIZE, TILE, d.max_abs, d.rel_l2, d.mean_abs);
+                  "(image range ~[-1, 1])\n",
+                  SIZE, SIZE, TILE, d.max_abs, d.rel_l2, d.mean_abs);
     print_message("  seams: mean |diff| near boundaries %.4f vs everywhere %.4f; mean pixel step "
                   "across boundaries tiled %.4f vs untiled %.4f\n",
                   s.band_err, s.all_err, s.step_tiled, s.step_untiled);
@@ -353,8 +355,8 @@ static void test_encode_tiled_vs_untiled(void **state)
     diff dm = compare(a, b, n), ds = compare(c, e, n);
     seams s = seam_stats(a, b, 4, SIZE / 8, TILE / 8 * 3 / 4, TILE / 8 / 4, 0);
     print_message("encode %dx%d, tiles of %d px: mean max |diff| %.4f rel L2 %.4f; std max "
-                  "|diff| %.4f rel L2 %.4f\n", SIZE, SIZE, TILE, dm.max_abs, dm.rel_l2,
-                  ds.max_abs, ds.rel_l2);
+                  "|diff| %.4f rel L2 %.4f\n",
+                  SIZE, SIZE, TILE, dm.max_abs, dm.rel_l2, ds.max_abs, ds.rel_l2);
     print_message("  seams (mean): |diff| on boundary latents %.4f vs everywhere %.4f\n",
                   s.band_err, s.all_err);
     /* diffusers on the same input: mean rel L2 0.254, std 0.0555 */
@@ -381,7 +383,8 @@ static void test_working_memory_and_choice(void **state)
 {
     (void)state;
     const uint64_t mib250 = 250ull << 20;
-    assert_int_equal(gen__vae_working_memory(false, 512, 512, GEN__F16, 0), 512ull * 512 * 2 * 2200);
+    assert_int_equal(gen__vae_working_memory(false, 512, 512, GEN__F16, 0),
+                     512ull * 512 * 2 * 2200);
     assert_int_equal(gen__vae_working_memory(false, 512, 512, GEN__F32, 0),
                      512ull * 512 * 4 * 2200 + mib250);
     assert_int_equal(gen__vae_working_memory(true, 512, 768, GEN__F16, 0), 512ull * 768 * 2 * 1100);
@@ -463,8 +466,8 @@ static void test_generate_tiled(void **state)
     gen_image *off = generate(ctx, job, "off"), *on = generate(ctx, job, "on");
     double mean = 0;
     int worst = pixel_diff(on, off, &mean);
-    print_message("txt2img 256x256, tiled_vae=on vs off: max pixel diff %d/255, mean %.3f\n",
-                  worst, mean);
+    print_message("txt2img 256x256, tiled_vae=on vs off: max pixel diff %d/255, mean %.3f\n", worst,
+                  mean);
     assert_false(same(on, off)); /* it did tile */
     assert_true(mean < 20.0);
     /* auto: untiled with plenty of memory, tiled when the device seems full */
@@ -491,8 +494,8 @@ static void test_generate_tiled(void **state)
     set(job, "strength", "0.6");
     gen_image *i_off = generate(ctx, job, "off"), *i_on = generate(ctx, job, "on");
     worst = pixel_diff(i_on, i_off, &mean);
-    print_message("img2img 256x256, tiled_vae=on vs off: max pixel diff %d/255, mean %.3f\n",
-                  worst, mean);
+    print_message("img2img 256x256, tiled_vae=on vs off: max pixel diff %d/255, mean %.3f\n", worst,
+                  mean);
     assert_false(same(i_on, i_off));
     assert_true(mean < 45.0);
     unlink(path);
