@@ -9,8 +9,14 @@ narrower than the blend extent, so min(a, b, blend_extent) matters.
      decoded_tiled   [1,3,152,128] vae.decode(latents / scaling_factor) with tiling
      image           [1,3,152,128] a smooth pattern in [-1, 1]
      mean_tiled, std_tiled [1,4,19,16]  vae.encode(image).latent_dist with tiling
+
+With --sd-vae DIR (benchmarks only, never committed): DIR becomes a copy of the tiny model whose
+vae/ is a seeded random AutoencoderKL of SD1.5's shapes (83.7 M parameters, ~335 MB f32), for
+`bench_vae_tiled --model DIR`.
 """
+import argparse
 import os
+import shutil
 
 import numpy as np
 import torch
@@ -21,7 +27,24 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FIX = os.path.normpath(os.path.join(HERE, "..", "tests", "fixtures"))
 
 
+def make_sd_vae(out_dir):
+    shutil.copytree(os.path.join(FIX, "tiny-sd15"), out_dir, ignore=shutil.ignore_patterns("vae"))
+    torch.manual_seed(0)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * 4,
+                        up_block_types=["UpDecoderBlock2D"] * 4, block_out_channels=[128, 256, 512, 512],
+                        layers_per_block=2, latent_channels=4, norm_num_groups=32, sample_size=512,
+                        scaling_factor=0.18215)
+    vae.save_pretrained(os.path.join(out_dir, "vae"), safe_serialization=True)
+    print("wrote", out_dir)
+
+
 def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sd-vae", metavar="DIR", help="write an SD1.5-shaped random VAE model folder instead")
+    args = ap.parse_args()
+    if args.sd_vae:
+        make_sd_vae(args.sd_vae)
+        return
     torch.set_grad_enabled(False)
     vae = AutoencoderKL.from_pretrained(os.path.join(FIX, "tiny-sd15", "vae"), torch_dtype=torch.float32)
     vae.enable_tiling()

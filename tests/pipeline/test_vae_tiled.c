@@ -23,6 +23,7 @@
 #include <gen/gen.h>
 
 #include "backend/backend.h"
+#include "core/alloc.h"
 #include "image/png.h"
 #include "model/model.h"
 #include "model/safetensors.h"
@@ -198,7 +199,7 @@ static void test_geometry(void **state)
     assert_int_equal(gen__vae_decode_tiled(vae, &img, &z, 48), GEN_EINVAL);
     gen__tensor_free(&z);
     /* wrong channel count: the untiled path's error */
-    float *zeros = calloc(3 * 32 * 32, sizeof(float));
+    float *zeros = calloc(3 * 36 * 32, sizeof(float)); /* the largest use below */
     z = upload(zeros, 1, 3, 32, 32);
     assert_int_equal(gen__vae_decode_tiled(vae, &img, &z, TILE), GEN_EINVAL);
     assert_non_null(strstr(gen_last_error_message(), "latents"));
@@ -379,6 +380,62 @@ static void test_encode_tiled_vs_untiled(void **state)
     free(e);
 }
 
+/* Every host allocation of a tiled decode and encode made to fail in turn
+ * (2x2 tiles): an error status, nothing left allocated on the device (and no
+ * host leak: the sanitizer build checks). */
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    float *zh = random_latents(), *xh = test_image();
+    gen__tensor z = upload(zh, 1, 4, 24, 24), x;
+    float *img = malloc(3 * 192 * 192 * sizeof *img);
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < 192; y++)
+            memcpy(img + (c * 192 + y) * 192, xh + (c * SIZE + y) * SIZE, 192 * sizeof *img);
+    x = upload(img, 1, 3, 192, 192);
+    gen__backend_mem_info mi;
+    gen__backend_memory(be, &mi);
+    const uint64_t base = mi.bytes_in_use;
+    for (int op = 0; op < 2; op++) {
+        gen__tensor a, b;
+        gen__alloc_fail_after(0, 0);
+        assert_int_equal(op ? gen__vae_encode_tiled(vae, &a, &b, &x, TILE)
+                            : gen__vae_decode_tiled(vae, &a, &z, TILE),
+                         GEN_OK);
+        long n = gen__alloc_fail_after(0, 0);
+        gen__tensor_free(&a);
+        if (op)
+            gen__tensor_free(&b);
+        long step = n > 120 ? n / 120 : 1, failed = 0;
+        for (long i = 1; i <= n; i += step) {
+            gen__alloc_fail_after(i, 1);
+            gen_status st = op ? gen__vae_encode_tiled(vae, &a, &b, &x, TILE)
+                               : gen__vae_decode_tiled(vae, &a, &z, TILE);
+            gen__alloc_fail_after(0, 0);
+            if (st == GEN_OK) {
+                gen__tensor_free(&a);
+                if (op)
+                    gen__tensor_free(&b);
+            } else {
+                failed++;
+                assert_null(a.data);
+                if (op)
+                    assert_null(b.data);
+            }
+            gen__backend_memory(be, &mi);
+            assert_int_equal(mi.bytes_in_use, base);
+        }
+        print_message("%s: %ld host allocations, %ld failure points tried, %ld failed cleanly\n",
+                      op ? "tiled encode" : "tiled decode", n, (n + step - 1) / step, failed);
+        assert_true(failed > 0);
+    }
+    gen__tensor_free(&z);
+    gen__tensor_free(&x);
+    free(zh);
+    free(xh);
+    free(img);
+}
+
 static void test_working_memory_and_choice(void **state)
 {
     (void)state;
@@ -517,6 +574,7 @@ int main(void)
         cmocka_unit_test(test_decode_tiled_vs_untiled),
         cmocka_unit_test(test_decode_tiled_batch),
         cmocka_unit_test(test_encode_tiled_vs_untiled),
+        cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_working_memory_and_choice),
         cmocka_unit_test(test_generate_tiled),
     };
