@@ -4,6 +4,8 @@
 #include "pipeline/weights_share.h"
 
 #include <inttypes.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -461,6 +463,24 @@ bool gen__host_weights_all_dtype(const gen__host_weights *hw, gen__dtype dtype)
     return true;
 }
 
+/* The source of a converted tensor is not read again: ask the kernel to drop
+ * its pages now (file-backed pages of a mapped model are simply discarded and
+ * re-read if ever touched), so converting a 1.7 GB part does not hold the file
+ * and the converted copy in RAM at once. A hint only: never loses data. */
+static void forget_source_pages(const void *data, size_t len)
+{
+#ifdef MADV_PAGEOUT
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = (uintptr_t)data / page * page;
+    uintptr_t end = ((uintptr_t)data + len) / page * page; /* whole pages only */
+    if (end > start)
+        (void)madvise((void *)start, end - start, MADV_PAGEOUT);
+#else
+    (void)data;
+    (void)len;
+#endif
+}
+
 /* Owner of a converted map: the converted bytes plus the source map (whose
  * own owner keeps the mapped file alive for the views that were kept). */
 typedef struct converted_owner {
@@ -512,6 +532,7 @@ gen_status gen__host_weights_to_dtype(gen__host_weights **out, gen__host_weights
         if (!usable_as_is(t, dtype)) {
             size_t n = (size_t)host_numel(t);
             gen__convert_host(data + off, dtype, t->data, t->dtype, n);
+            forget_source_pages(t->data, n * gen__dtype_size(t->dtype));
             p = data + off;
             off += (n * esize + SHARE_ALIGN - 1) / SHARE_ALIGN * SHARE_ALIGN;
         }
