@@ -61,33 +61,26 @@ static int32_t on_progress(int32_t stage, int32_t step, int32_t total, void *use
     return interrupted ? 1 : 0;
 }
 
-/* The image path: --output, else OUTPUT_DIR/gen-<seed>[-N].png (never
- * overwriting an earlier image). */
-static int output_path(const cli_env *env, gen_job *job, const char *output, char *path,
-                       size_t size)
+/* Write the image: to --output (replacing it), else as a new file
+ * OUTPUT_DIR/gen-<seed>[-N].png (never overwriting an earlier image, even one
+ * another gen writes at the same moment). */
+static gen_status save_image(const cli_env *env, gen_job *job, const gen_image *image,
+                             const char *output, char *path, size_t size)
 {
     if (output) {
         snprintf(path, size, "%s", output);
-        return EXIT_OK;
+        return gen_image_save_png(image, path);
     }
     const char *dir = env->options.output_dir;
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "gen generate: cannot create the output folder \"%s\": %s\n", dir,
                 strerror(errno));
-        return EXIT_RUNTIME;
+        return GEN_EIO;
     }
-    char seed[32] = "0";
+    char seed[32] = "0", stem[48];
     gen_job_get(job, "seed", seed, sizeof(seed));
-    for (int n = 0; n < 10000; n++) {
-        if (n == 0)
-            snprintf(path, size, "%s/gen-%s.png", dir, seed);
-        else
-            snprintf(path, size, "%s/gen-%s-%d.png", dir, seed, n);
-        if (access(path, F_OK) != 0)
-            return EXIT_OK;
-    }
-    fprintf(stderr, "gen generate: no free file name in \"%s\"\n", dir);
-    return EXIT_RUNTIME;
+    snprintf(stem, sizeof(stem), "gen-%s", seed);
+    return gen_image_save_png_new(image, dir, stem, path, size);
 }
 
 /* The synchronous pipeline: a context on the one device, gen_generate on
@@ -122,8 +115,8 @@ static int run_generation(cli_env *env, gen_job *job, const gen_model_info *mode
         rc = st == GEN_ECANCELED && interrupted
                  ? (fprintf(stderr, "gen generate: interrupted\n"), EXIT_RUNTIME)
                  : cli_fail("generate");
-    } else if ((rc = output_path(env, job, output, path, sizeof(path))) == EXIT_OK) {
-        if (gen_image_save_png(image, path) != GEN_OK) {
+    } else {
+        if (save_image(env, job, image, output, path, sizeof(path)) != GEN_OK) {
             rc = cli_fail("cannot write the image");
         } else {
             char seed[32] = "?";

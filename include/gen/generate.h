@@ -45,6 +45,15 @@ GEN_API const char *gen_image_metadata(const gen_image *image);
  * naming the path; nothing half-written is left behind. */
 GEN_API gen_status gen_image_save_png(const gen_image *image, const char *path);
 
+/* Write the image as a NEW file `dir`/`stem`.png, or `stem`-1.png, -2, ...
+ * whichever is free, atomically and never overwriting (also against other
+ * processes writing there at the same time). The chosen path is copied into
+ * path_out (path_out_size bytes, NUL included). GEN_EINVAL when path_out is
+ * too small, GEN_EIO / GEN_ENOSPC naming the folder. */
+GEN_API gen_status gen_image_save_png_new(const gen_image *image, const char *dir,
+                                          const char *stem, char *path_out,
+                                          size_t path_out_size);
+
 GEN_API void gen_image_destroy(gen_image *image);
 
 #ifdef __cplusplus

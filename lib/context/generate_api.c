@@ -188,6 +188,16 @@ GEN_API gen_status gen_image_save_png(const gen_image *image, const char *path)
                                (size_t)image->rgb.width * 3, image->metadata, true);
 }
 
+GEN_API gen_status gen_image_save_png_new(const gen_image *image, const char *dir,
+                                          const char *stem, char *path_out, size_t path_out_size)
+{
+    if (!image || !dir || !stem || !stem[0] || !path_out || path_out_size == 0)
+        return gen__error(GEN_EINVAL, "gen_image_save_png_new: NULL or empty argument");
+    return gen__png_write_unique(dir, stem, image->rgb.pixels, image->rgb.width,
+                                 image->rgb.height, (size_t)image->rgb.width * 3, image->metadata,
+                                 path_out, path_out_size);
+}
+
 GEN_API void gen_image_destroy(gen_image *image)
 {
     if (!image)

@@ -174,6 +174,19 @@ static void test_same_seed_same_image_on_both_devices_and_layouts(void **state)
         print_message("single file: %s\n", gen_last_error_message());
         assert_int_equal(st, GEN_EFORMAT);
     }
+    /* Saving as new files never overwrites: stem.png, then stem-1.png. */
+    char dir[] = "/tmp/libgen-save-XXXXXX", p1[512], p2[512];
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(gen_image_save_png_new(a, dir, "img", p1, sizeof(p1)), GEN_OK);
+    assert_int_equal(gen_image_save_png_new(b, dir, "img", p2, sizeof(p2)), GEN_OK);
+    assert_string_not_equal(p1, p2);
+    assert_non_null(strstr(p1, "/img.png"));
+    assert_non_null(strstr(p2, "/img-1.png"));
+    char small[8];
+    assert_int_equal(gen_image_save_png_new(a, dir, "img", small, sizeof(small)), GEN_EINVAL);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
     gen_image_destroy(a);
     gen_image_destroy(b);
     gen_image_destroy(single);
