@@ -226,11 +226,11 @@ static void test_attention_emulation(void **state)
         float *o = malloc(sizeof(float) * (size_t)dv);
         double *r = malloc(sizeof(double) * (size_t)dv);
         for (int64_t i = 0; i < nq * dk; i++)
-            q[i] = (float)rand() / RAND_MAX * 4.0f - 2.0f;
+            q[i] = (float)((double)rand() / RAND_MAX) * 4.0f - 2.0f;
         for (int64_t i = 0; i < nk * dk; i++)
-            k[i] = (float)rand() / RAND_MAX * 4.0f - 2.0f;
+            k[i] = (float)((double)rand() / RAND_MAX) * 4.0f - 2.0f;
         for (int64_t i = 0; i < nk * dv; i++)
-            v[i] = (float)rand() / RAND_MAX * 2.0f - 1.0f;
+            v[i] = (float)((double)rand() / RAND_MAX) * 2.0f - 1.0f;
         float scale = 1.0f / sqrtf((float)dk);
         for (int64_t qi = 0; qi < nq; qi++) {
             emulate_row(q + qi * dk, k, v, qi, nq, nk, dk, dv, scale, cases[c].causal, o);
@@ -404,11 +404,11 @@ static void test_attention_mma_emulation(void **state)
         float *o = calloc((size_t)(nq * dv), sizeof(float));
         double *r = malloc(sizeof(double) * (size_t)dv);
         for (int64_t i = 0; i < nq * dk; i++)
-            q[i] = (float)rand() / RAND_MAX * 4.0f - 2.0f;
+            q[i] = (float)((double)rand() / RAND_MAX) * 4.0f - 2.0f;
         for (int64_t i = 0; i < nk * dk; i++)
-            k[i] = (float)rand() / RAND_MAX * 4.0f - 2.0f;
+            k[i] = (float)((double)rand() / RAND_MAX) * 4.0f - 2.0f;
         for (int64_t i = 0; i < nk * dv; i++)
-            v[i] = (float)rand() / RAND_MAX * 2.0f - 1.0f;
+            v[i] = (float)((double)rand() / RAND_MAX) * 2.0f - 1.0f;
         float scale = 1.0f / sqrtf((float)dk);
         for (int64_t q0 = 0; q0 < nq; q0 += GEN__ATTN_MMA_BQ) /* blocks */
             for (int w = 0; w < 4; w++)                       /* their warps */
