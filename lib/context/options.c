@@ -178,18 +178,9 @@ static gen_status check_opts(const gen_context_options *opts, const char *fn)
 
 GEN_API gen_status gen_context_options_init(gen_context_options *opts, uint32_t version)
 {
-    if (!opts)
-        return gen__error(GEN_EINVAL, "gen_context_options_init: options pointer is NULL");
-    if (version == 0 || version > GEN_CONTEXT_OPTIONS_VERSION)
-        return gen__error(version == 0 ? GEN_EINVAL : GEN_EVERSION,
-                          "gen_context_options_init: version %u is not supported (1..%u)",
-                          (unsigned)version, (unsigned)GEN_CONTEXT_OPTIONS_VERSION);
     const gen_context_options defaults = GEN_CONTEXT_OPTIONS_INIT;
-    /* Zero first so that the bytes past each string's NUL match the macro. */
-    memset(opts, 0, options_size_by_version[version]);
-    memcpy(opts, &defaults, options_size_by_version[version]);
-    opts->version = version;
-    return GEN_OK;
+    return gen__versioned_init(opts, &defaults, options_size_by_version, version,
+                               GEN_CONTEXT_OPTIONS_VERSION, "gen_context_options_init");
 }
 
 GEN_API gen_status gen_context_options_set(gen_context_options *opts, const char *name,

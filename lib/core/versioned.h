@@ -16,4 +16,12 @@
 gen_status gen__versioned_copy(void *dst, const void *src, const size_t *sizes, uint32_t current,
                                const char *type_name);
 
+/* The *_options_init(opts, version) of every options struct: fill the first
+ * sizes[version] bytes of dst with the defaults (the INIT macro's value, all
+ * other bytes zero so the two compare equal) and set the version.
+ * GEN_EINVAL for a NULL dst or version 0, GEN_EVERSION for a newer version;
+ * `fn` names the public function in the message. */
+gen_status gen__versioned_init(void *dst, const void *defaults, const size_t *sizes,
+                               uint32_t version, uint32_t current, const char *fn);
+
 #endif

@@ -111,17 +111,9 @@ static const size_t filter_size_by_version[] = {
 
 GEN_API gen_status gen_queue_filter_init(gen_queue_filter *filter, uint32_t version)
 {
-    if (!filter)
-        return gen__error(GEN_EINVAL, "gen_queue_filter_init: filter pointer is NULL");
-    if (version == 0 || version > GEN_QUEUE_FILTER_VERSION)
-        return gen__error(version == 0 ? GEN_EINVAL : GEN_EVERSION,
-                          "gen_queue_filter_init: version %u is not supported (1..%u)",
-                          (unsigned)version, (unsigned)GEN_QUEUE_FILTER_VERSION);
     const gen_queue_filter defaults = GEN_QUEUE_FILTER_INIT;
-    memset(filter, 0, filter_size_by_version[version]);
-    memcpy(filter, &defaults, filter_size_by_version[version]);
-    filter->version = version;
-    return GEN_OK;
+    return gen__versioned_init(filter, &defaults, filter_size_by_version, version,
+                               GEN_QUEUE_FILTER_VERSION, "gen_queue_filter_init");
 }
 
 static gen_status list_append(gen_queue_item_list *l, gen_queue_item *it, size_t *cap)

@@ -58,17 +58,9 @@ static gen_status validate(const gen_queue_options *o)
 
 GEN_API gen_status gen_queue_options_init(gen_queue_options *opts, uint32_t version)
 {
-    if (!opts)
-        return gen__error(GEN_EINVAL, "gen_queue_options_init: options pointer is NULL");
-    if (version == 0 || version > GEN_QUEUE_OPTIONS_VERSION)
-        return gen__error(version == 0 ? GEN_EINVAL : GEN_EVERSION,
-                          "gen_queue_options_init: version %u is not supported (1..%u)",
-                          (unsigned)version, (unsigned)GEN_QUEUE_OPTIONS_VERSION);
     const gen_queue_options defaults = GEN_QUEUE_OPTIONS_INIT;
-    memset(opts, 0, options_size_by_version[version]);
-    memcpy(opts, &defaults, options_size_by_version[version]);
-    opts->version = version;
-    return GEN_OK;
+    return gen__versioned_init(opts, &defaults, options_size_by_version, version,
+                               GEN_QUEUE_OPTIONS_VERSION, "gen_queue_options_init");
 }
 
 GEN_API gen_status gen_queue_options_set(gen_queue_options *opts, const char *name,
