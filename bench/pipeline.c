@@ -179,12 +179,10 @@ int main(int argc, char **argv)
         for (int r = 0; r < repeats; r++) {
             t0 = now();
             c0 = cpu_now();
-        c0 = cpu_now();
             if (gen__unet_forward(unet, &out, &x, t, &ctx) != GEN_OK)
                 die("unet");
             s[r] = now() - t0;
             c[r] = cpu_now() - c0;
-        c[r] = cpu_now() - c0;
             gen__tensor_free(&out);
         }
         emit("unet_step", batch == 2 ? ",\"batch\":2" : ",\"batch\":1", median(s, repeats), median(c, repeats), be);
