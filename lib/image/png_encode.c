@@ -14,6 +14,7 @@
 #include <png.h>
 
 #include "core/alloc.h"
+#include "core/crash_point.h"
 #include "core/error.h"
 #include "image/png.h"
 
@@ -172,9 +173,10 @@ static gen_status write_temp(const char *path, const uint8_t *data, size_t len, 
     int fd = mkostemps(tmp, 4, O_CLOEXEC);
     if (fd < 0)
         return gen__error(io_status(errno), "%s: cannot create a file: %s", dir, strerror(errno));
-    size_t done = 0;
+    /* In two halves so that the crash tests can die with half a file written. */
+    size_t done = 0, half = len / 2;
     while (done < len) {
-        ssize_t w = write(fd, data + done, len - done);
+        ssize_t w = write(fd, data + done, (done < half ? half : len) - done);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
@@ -184,6 +186,8 @@ static gen_status write_temp(const char *path, const uint8_t *data, size_t len, 
             return gen__error(io_status(err), "%s: write failed: %s", tmp, strerror(err));
         }
         done += (size_t)w;
+        if (done == half)
+            gen__crash_point("image.temp_half_written");
     }
     if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
         int err = errno;
@@ -221,6 +225,7 @@ static gen_status write_bytes(const char *path, const uint8_t *data, size_t len,
     gen_status st = write_temp(path, data, len, tmp, sizeof tmp);
     if (st != GEN_OK)
         return st;
+    gen__crash_point("image.before_rename");
     int err = move_into_place(tmp, path, replace);
     if (err != 0) {
         unlink(tmp);
@@ -230,7 +235,9 @@ static gen_status write_bytes(const char *path, const uint8_t *data, size_t len,
     }
     char dir[PATH_MAX];
     dir_of(path, dir, sizeof dir);
-    return fsync_dir(dir);
+    st = fsync_dir(dir);
+    gen__crash_point("image.after_rename");
+    return st;
 }
 
 gen_status gen__png_write_file(const char *path, const uint8_t *rgb, uint32_t width, uint32_t height,

@@ -4,6 +4,7 @@
  * one, add the next. */
 #include <stdio.h>
 
+#include "core/crash_point.h"
 #include "core/error.h"
 #include "core/time.h"
 #include "queue/queue_internal.h"
@@ -202,8 +203,10 @@ static gen_status apply_one(sqlite3 *db, const char *path, int v, int64_t now_ms
         goto fail;
     }
     sqlite3_finalize(ins);
+    gen__crash_point("queue.migration_before_commit");
     if ((st = exec_sql(db, path, "COMMIT", what)) != GEN_OK)
         goto fail;
+    gen__crash_point("queue.migration_committed");
     return GEN_OK;
 fail:
     if (!sqlite3_get_autocommit(db))

@@ -4,6 +4,8 @@
  *                                        wait to be killed (heartbeat running)
  *   queue_helper fill DB LIMIT_BYTES     RLIMIT_FSIZE = LIMIT, enqueue until it fails;
  *                                        print "enqueued N" and "status S"
+ *   queue_helper crash-open DB POINT N   arm crash point POINT for its Nth pass, open the
+ *                                        queue (dies there with SIGKILL); exit 0 if it never came
  */
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +15,8 @@
 #include <unistd.h>
 
 #include <gen/gen.h>
+
+#include "core/crash_point.h"
 
 static gen_queue *open_or_die(const char *path, uint32_t heartbeat_ms)
 {
@@ -103,6 +107,15 @@ static int fill(const char *path, long limit)
     return 0;
 }
 
+static int crash_open(const char *path, const char *point, unsigned nth)
+{
+    gen__crash_point_arm(point, nth);
+    gen_queue *q = open_or_die(path, 0);
+    gen_queue_close(q);
+    printf("opened\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -112,6 +125,9 @@ int main(int argc, char **argv)
         return claim_items(argv[2], atol(argv[3]), argv[4], 1);
     if (argc == 4 && strcmp(argv[1], "fill") == 0)
         return fill(argv[2], atol(argv[3]));
-    fprintf(stderr, "usage: queue_helper claim|hold DB COUNT DEVICE | fill DB LIMIT\n");
+    if (argc == 5 && strcmp(argv[1], "crash-open") == 0)
+        return crash_open(argv[2], argv[3], (unsigned)atol(argv[4]));
+    fprintf(stderr, "usage: queue_helper claim|hold DB COUNT DEVICE | fill DB LIMIT | "
+                    "crash-open DB POINT N\n");
     return 64;
 }

@@ -1,16 +1,23 @@
 /* Fault injection: allocation failures through model loading and a whole
  * generation (every Kth allocation, sampled), a file-size limit while saving
- * an image, and an output folder that cannot be written while a worker runs.
+ * an image, an output folder that cannot be written while a worker runs, and
+ * a full filesystem (a small tmpfs) under a running worker.
  * Each must give a clean error, leave no partial file and leak nothing (the
  * sanitizer stage checks leaks). */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -178,12 +185,152 @@ static void test_unwritable_output_fails_the_item(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
-int main(void)
+static char self_path[4096];
+
+/* A private mount namespace in which this process may mount: as root directly,
+ * otherwise through a user namespace. false where neither is allowed (a
+ * container without CAP_SYS_ADMIN and with user namespaces off). */
+static bool enter_mount_namespace(void)
 {
+    if (unshare(CLONE_NEWNS) != 0) {
+        uid_t uid = getuid();
+        gid_t gid = getgid();
+        if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0)
+            return false;
+        char map[64];
+        snprintf(map, sizeof map, "0 %u 1", (unsigned)uid);
+        FILE *f = fopen("/proc/self/uid_map", "w");
+        if (!f || fputs(map, f) < 0 || fclose(f) != 0)
+            return false;
+        f = fopen("/proc/self/setgroups", "w");
+        if (f) {
+            fputs("deny", f);
+            fclose(f);
+        }
+        snprintf(map, sizeof map, "0 %u 1", (unsigned)gid);
+        f = fopen("/proc/self/gid_map", "w");
+        if (!f || fputs(map, f) < 0 || fclose(f) != 0)
+            return false;
+    }
+    /* Keep our mounts from propagating to the rest of the machine. */
+    return mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0;
+}
+
+/* Child mode: a worker whose output folder is a full 256 KiB tmpfs (the
+ * queue file is elsewhere). Both items must fail with "no space", leave no
+ * file, and the queue stay consistent; once space is freed, retrying them
+ * completes them. Exit 0 on success, 77 when no tmpfs can be mounted. */
+static int full_tmpfs_child(const char *dir)
+{
+    char out[256], db[256], filler[300];
+    snprintf(out, sizeof out, "%s/images", dir);
+    snprintf(db, sizeof db, "%s/q.db", dir);
+    snprintf(filler, sizeof filler, "%s/filler", out);
+    if (mkdir(out, 0755) != 0 || !enter_mount_namespace() ||
+        mount("libgen-test", out, "tmpfs", 0, "size=256k") != 0)
+        return 77;
+    int fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    char block[4096];
+    memset(block, 0xab, sizeof block);
+    while (write(fd, block, sizeof block) > 0) {
+    }
+    if (errno != ENOSPC) {
+        perror("filling the tmpfs");
+        return 2;
+    }
+    close(fd);
+
+    gen_context_options o = GEN_CONTEXT_OPTIONS_INIT;
+    o.log_level = GEN_LOG_ERROR;
+    gen_context *ctx = NULL;
+    if (gen_context_options_set(&o, "generation_devices", "cpu:0") != GEN_OK ||
+        gen_context_options_set(&o, "db_path", db) != GEN_OK ||
+        gen_context_options_set(&o, "output_dir", out) != GEN_OK ||
+        gen_context_create(&ctx, &o) != GEN_OK)
+        return 2;
+    gen_queue *q = gen_context_queue(ctx);
+    gen_queue_batch b = GEN_QUEUE_BATCH_INIT;
+    b.job = "{\"model\": \"" GEN_FIXTURES_DIR "/tiny-sd15\", \"prompt\": \"x\", \"width\": 64, "
+            "\"height\": 64, \"steps\": 2, \"seed\": 1}";
+    b.runs = 2;
+    gen_queue_enqueued *r = NULL;
+    if (gen_queue_enqueue(&r, q, &b) != GEN_OK || gen_context_start(ctx) != GEN_OK)
+        return 2;
+    int64_t ids[2] = {gen_queue_enqueued_item_id(r, 0), gen_queue_enqueued_item_id(r, 1)};
+    gen_queue_enqueued_destroy(r);
+    gen_queue_counts c = GEN_QUEUE_COUNTS_INIT;
+    int64_t deadline = gen__monotonic_ns() + 120000000000LL;
+    do {
+        usleep(10000);
+        if (gen_queue_get_counts(&c, q, NULL, NULL) != GEN_OK || gen__monotonic_ns() > deadline)
+            return 3;
+    } while (c.failed + c.completed < 2);
+    int ok = c.failed == 2 && c.in_progress == 0 && c.pending == 0 && c.total == 2;
+    for (int i = 0; i < 2; i++) {
+        gen_queue_item *it = NULL;
+        if (gen_queue_get(&it, q, ids[i]) != GEN_OK)
+            return 3;
+        const char *msg = gen_queue_item_error_message(it);
+        fprintf(stderr, "item %lld: %s: %s\n", (long long)ids[i], gen_queue_item_error_type(it),
+                msg ? msg : "(none)");
+        ok = ok && msg && strstr(msg, "No space left") && strstr(msg, out);
+        gen_queue_item_destroy(it);
+    }
+    /* Nothing but the filler in the folder: no temporary file left behind. */
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "test \"$(ls -A %s)\" = filler", out);
+    ok = ok && system(cmd) == 0;
+    /* Free the space and retry: the same jobs complete. */
+    unlink(filler);
+    gen_queue_enqueued *again = NULL;
+    ok = ok && gen_queue_retry(&again, q, ids, 2, NULL, 1) == GEN_OK;
+    gen_queue_enqueued_destroy(again);
+    do {
+        usleep(10000);
+        if (gen_queue_get_counts(&c, q, NULL, NULL) != GEN_OK || gen__monotonic_ns() > deadline)
+            return 3;
+    } while (c.pending + c.in_progress > 0);
+    fprintf(stderr, "after the retry: %llu completed, %llu failed\n",
+            (unsigned long long)c.completed, (unsigned long long)c.failed);
+    ok = ok && c.completed == 2 && c.failed == 2;
+    gen_context_stop(ctx, GEN_STOP_DRAIN);
+    gen_context_destroy(ctx);
+    umount(out);
+    return ok ? 0 : 1;
+}
+
+static void test_full_filesystem_fails_the_items(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/libgen-full-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    pid_t child = fork();
+    if (child == 0) {
+        execl(self_path, "test_faults", "--full-tmpfs", dir, (char *)NULL);
+        _exit(127);
+    }
+    int ws = 0;
+    assert_int_equal(waitpid(child, &ws, 0), child);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_true(WIFEXITED(ws));
+    if (WEXITSTATUS(ws) == 77)
+        skip(); /* no mount namespace here: said in the test log */
+    assert_int_equal(WEXITSTATUS(ws), 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (!realpath(argv[0], self_path))
+        snprintf(self_path, sizeof self_path, "%s", argv[0]);
+    if (argc == 3 && strcmp(argv[1], "--full-tmpfs") == 0)
+        return full_tmpfs_child(argv[2]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_allocation_failures_through_generation),
         cmocka_unit_test(test_file_size_limit_while_saving),
         cmocka_unit_test(test_unwritable_output_fails_the_item),
+        cmocka_unit_test(test_full_filesystem_fails_the_items),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
