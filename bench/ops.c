@@ -1,7 +1,8 @@
 /* CPU backend throughput, one JSON object per line:
  *   BLAS alone (the machine's measured peak for these shapes), the backend's
- *   GEMM on one device and on two concurrent devices, conv2d 3x3 320->320 at
- *   64x64, and attention at N=4096 (SD 1.x 64x64 latent, 8 heads of 40).
+ *   GEMM on one device and on two concurrent devices, conv2d 3x3 at the
+ *   UNet's and VAE's shapes by im2col, by Winograd and by the automatic choice,
+ *   and attention at N=4096 (SD 1.x 64x64 latent, 8 heads of 40).
  * Each figure is the median of several runs. Wall-clock GFLOP/s are compared
  * with BLAS alone on the same number of threads; flop per CPU-second (process
  * CPU time) with single-thread BLAS, which stays meaningful when other
@@ -15,6 +16,7 @@
 #include <cblas.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_internal.h"
 #include "core/time.h"
 
 static int repeats = 5;
@@ -200,15 +202,36 @@ int main(int argc, char **argv)
     }
     gen__tensor_free(&a), gen__tensor_free(&b), gen__tensor_free(&c);
 
-    /* 4. conv2d 3x3, 320 -> 320 channels, 64x64, padding 1 */
-    int64_t xs[4] = {1, 320, 64, 64}, ws[4] = {320, 320, 3, 3}, bias[1] = {320};
-    gen__tensor x = tensor(all, 4, xs), w = tensor(all, 4, ws), bv = tensor(all, 1, bias);
-    gen__tensor y = tensor(all, 4, xs);
-    op_arg cv = {&y, &x, &w, &bv, 1, 0};
-    double conv_flop = 2.0 * 320 * 320 * 9 * 64 * 64;
-    snprintf(extra, sizeof(extra), "\"shape\":\"1x320x64x64 k3 -> 320\",\"threads\":%d,", cores);
-    print("gen_conv2d", extra, time_it(op_call, &cv), conv_flop, blasn);
-    gen__tensor_free(&x), gen__tensor_free(&w), gen__tensor_free(&bv), gen__tensor_free(&y);
+    /* 4. conv2d 3x3, padding 1, at the shapes of SD 1.x's UNet and VAE, by
+     * each algorithm (GFLOP/s count the direct convolution's flops, so the
+     * figures compare speed) and by the automatic choice */
+    static const struct { int64_t n, c, hw; } shapes[] = {
+        {1, 320, 64}, {2, 320, 64}, {2, 640, 32}, {2, 320, 32}, {2, 640, 16},
+        {2, 1280, 16}, {2, 1280, 8}, {1, 512, 64}, {1, 256, 128}, {1, 128, 256}};
+    static const char *const algorithm_names[] = {"auto", "im2col", "winograd"};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        int64_t n = shapes[si].n, ch = shapes[si].c, hw = shapes[si].hw;
+        int64_t xs[4] = {n, ch, hw, hw}, ws[4] = {ch, ch, 3, 3}, bias[1] = {ch};
+        gen__tensor x = tensor(all, 4, xs), w = tensor(all, 4, ws), bv = tensor(all, 1, bias);
+        gen__tensor y = tensor(all, 4, xs);
+        op_arg cv = {&y, &x, &w, &bv, 1, 0};
+        double conv_flop = 2.0 * (double)(n * ch * ch * 9 * hw * hw);
+        for (int algo = 0; algo < 3; algo++) {
+            gen__cpu_conv_algorithm = algo;
+            gen__conv2d_params cp = gen__conv2d_simple(1, 1);
+            const char *chosen = algo ? algorithm_names[algo]
+                                 : gen__cpu_winograd_fits(ch, ch, 3, 3, &cp, hw, hw) ? "winograd"
+                                                                                     : "im2col";
+            snprintf(extra, sizeof(extra),
+                     "\"shape\":\"%lldx%lldx%lldx%lld k3 -> %lld\",\"algorithm\":\"%s\","
+                     "\"runs\":\"%s\",\"threads\":%d,",
+                     (long long)n, (long long)ch, (long long)hw, (long long)hw, (long long)ch,
+                     algorithm_names[algo], chosen, cores);
+            print("gen_conv2d", extra, time_it(op_call, &cv), conv_flop, blasn);
+        }
+        gen__cpu_conv_algorithm = GEN__CPU_CONV_AUTO;
+        gen__tensor_free(&x), gen__tensor_free(&w), gen__tensor_free(&bv), gen__tensor_free(&y);
+    }
 
     /* 5. attention, N = 4096 tokens, 8 heads x 40 (SD 1.x at 512x512), on a
      * fresh device so its working memory (scratch) is measured alone */

@@ -13,6 +13,7 @@
 #include <gen/gen.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_internal.h"
 #include "backend_test_util.h"
 #include "core/alloc.h"
 
@@ -198,6 +199,29 @@ static void test_conv2d(void **state)
     conv_case(1, 3, 8, 12, 2, 5, 3, (gen__conv2d_params){1, 2, 2, 1, 0, 3}, true, 6);
     conv_case(1, 37, 41, 43, 9, 3, 3, gen__conv2d_simple(1, 1), true, 7); /* several pixel blocks */
     conv_case(1, 64, 3, 3, 65, 3, 3, gen__conv2d_simple(1, 1), true, 8); /* channel split */
+}
+
+/* Winograd F(2x2, 3x3): forced on small and odd shapes (partial tiles at the
+ * right and bottom, every padding), then chosen by itself for a UNet-like
+ * shape; each against the direct double-precision reference. */
+static void test_conv2d_winograd(void **state)
+{
+    (void)state;
+    gen__cpu_conv_algorithm = GEN__CPU_CONV_WINOGRAD;
+    conv_case(2, 3, 9, 11, 5, 3, 3, gen__conv2d_simple(1, 1), true, 21);
+    conv_case(1, 7, 13, 10, 6, 3, 3, gen__conv2d_simple(1, 0), false, 22);   /* valid: 11x8 */
+    conv_case(1, 5, 6, 7, 4, 3, 3, gen__conv2d_simple(1, 2), true, 23);      /* pad 2: 8x9 */
+    conv_case(3, 4, 5, 5, 3, 3, 3, (gen__conv2d_params){1, 1, 0, 2, 2, 0}, true, 24);
+    conv_case(1, 37, 41, 43, 9, 3, 3, gen__conv2d_simple(1, 1), true, 25);  /* several tile blocks */
+    conv_case(1, 1, 2, 2, 1, 3, 3, gen__conv2d_simple(1, 1), true, 26);     /* one partial... */
+    conv_case(1, 2, 1, 1, 3, 3, 3, gen__conv2d_simple(1, 1), true, 27);     /* ...tile of one pixel */
+    gen__cpu_conv_algorithm = GEN__CPU_CONV_AUTO;
+    gen__conv2d_params same = gen__conv2d_simple(1, 1);
+    assert_true(gen__cpu_winograd_fits(64, 48, 3, 3, &same, 32, 34));
+    assert_false(gen__cpu_winograd_fits(64, 48, 3, 3, &same, 8, 8));          /* too few tiles */
+    gen__conv2d_params down = {2, 2, 0, 1, 0, 1};
+    assert_false(gen__cpu_winograd_fits(64, 48, 3, 3, &down, 32, 32));        /* stride 2 */
+    conv_case(2, 64, 32, 34, 48, 3, 3, same, true, 28);
 }
 
 static void test_conv2d_errors(void **state)
@@ -791,6 +815,7 @@ int main(void)
         cmocka_unit_test(test_gemm),
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_conv2d),
+        cmocka_unit_test(test_conv2d_winograd),
         cmocka_unit_test(test_conv2d_errors),
         cmocka_unit_test(test_group_norm),
         cmocka_unit_test(test_layer_norm),

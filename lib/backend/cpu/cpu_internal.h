@@ -56,6 +56,19 @@ void gen__cpu_xsigmoid_row(const float *x, float *y, int64_t n, float k);
 void gen__cpu_gelu_row(const float *x, float *y, int64_t n);
 void gen__cpu_geglu_row(const float *h, const float *g, float *y, int64_t n);
 
+/* Convolution algorithm: AUTO picks per shape; the others force one (tests and
+ * benchmarks compare them). */
+enum { GEN__CPU_CONV_AUTO = 0, GEN__CPU_CONV_IM2COL = 1, GEN__CPU_CONV_WINOGRAD = 2 };
+extern int gen__cpu_conv_algorithm;
+
+/* Whether conv2d takes the Winograd F(2x2, 3x3) path for this shape (3x3,
+ * stride 1; enough channels and output tiles unless forced). */
+bool gen__cpu_winograd_fits(int64_t ci, int64_t co, int64_t kh, int64_t kw,
+                            const gen__conv2d_params *p, int64_t ho, int64_t wo);
+gen_status gen__cpu_conv2d_winograd(gen__cpu_ctx *cx, gen__tensor *out, const gen__tensor *x,
+                                    const gen__tensor *weight, const gen__tensor *bias,
+                                    const gen__conv2d_params *p);
+
 /* op implementations (validated arguments) */
 gen_status gen__cpu_gemm(gen__backend *be, gen__tensor *c, const gen__tensor *a,
                          const gen__tensor *b, bool trans_a, bool trans_b, float alpha, float beta);
