@@ -122,8 +122,6 @@ class Context:
         total)` is called on this thread; returning True cancels (Canceled)."""
         from .image import Image
         from .job import Job
-        if not _lib.HAVE_GENERATE:
-            raise NotImplementedError("this libgen has no gen_generate yet")
         if not isinstance(job, Job):
             job = Job(**job)
         errors = []

@@ -8,18 +8,14 @@ from ctypes import byref, c_size_t
 from . import _lib
 from .errors import check
 
-HAVE_IMAGE_METADATA = hasattr(_lib.lib, "gen_image_read_metadata")
-if HAVE_IMAGE_METADATA:
-    _lib._fn("gen_image_read_metadata", _lib.status, _lib.S, ctypes.c_char_p, c_size_t,
-             ctypes.POINTER(c_size_t))
+_lib._fn("gen_image_read_metadata", _lib.status, _lib.S, ctypes.c_char_p, c_size_t,
+         ctypes.POINTER(c_size_t))
 
 
 def read_image_metadata(path):
     """The parameters stored in a PNG written by libgen, as a dict (model,
     prompt, seed, steps, scheduler, ...). Raises NotFound when the file or the
     metadata is missing, FormatError for a file that is not a valid PNG."""
-    if not HAVE_IMAGE_METADATA:
-        raise NotImplementedError("this libgen has no gen_image_read_metadata yet")
     needed = c_size_t(0)
     check(_lib.gen_image_read_metadata(_lib.cstr(str(path)), None, 0, byref(needed)))
     buf = ctypes.create_string_buffer(needed.value)

@@ -33,8 +33,6 @@ class ModelInfo:
 def inspect_model(path):
     """Describe the model at `path` (a diffusers folder or a .safetensors file).
     Raises NotFound, FormatError, Unsupported (pickle checkpoints), ..."""
-    if not _lib.HAVE_MODEL:
-        raise NotImplementedError("this libgen has no gen_model_inspect")
     h = c_void_p()
     check(_lib.gen_model_inspect(byref(h), _lib.cstr(str(path))))
     try:

@@ -4,7 +4,6 @@ import pytest
 import libgen
 from libgen import Stage
 
-pytestmark = pytest.mark.skipif(not libgen._lib.HAVE_GENERATE, reason="gen_generate not merged")
 
 
 def test_generate_tiny(tiny_model, tmp_path):

@@ -1,4 +1,4 @@
-"""PNG metadata read-back (once gen_image_read_metadata is in the library)."""
+"""PNG metadata read-back (gen_image_read_metadata) and the preview helper."""
 import json
 import struct
 import zlib
@@ -20,7 +20,6 @@ def write_png(path, metadata=None):
     path.write_bytes(data)
 
 
-@pytest.mark.skipif(not image.HAVE_IMAGE_METADATA, reason="gen_image_read_metadata not merged")
 def test_read_metadata(tmp_path):
     meta = {"model": "/m", "prompt": "un café", "seed": 3, "strength": None}
     write_png(tmp_path / "a.png", meta)
@@ -31,13 +30,6 @@ def test_read_metadata(tmp_path):
     (tmp_path / "c.png").write_bytes(b"not a png")
     with pytest.raises(libgen.FormatError):
         libgen.read_image_metadata(tmp_path / "c.png")
-
-
-def test_without_the_api_says_so(tmp_path):
-    if image.HAVE_IMAGE_METADATA:
-        pytest.skip("the API is present")
-    with pytest.raises(NotImplementedError):
-        libgen.read_image_metadata(tmp_path / "a.png")
 
 
 def test_preview_to_array():
