@@ -5,6 +5,8 @@
 
 #include "fixture.h"
 
+#include "model/safetensors.h"
+
 #ifndef GEN_FIXTURES_DIR
 #error "GEN_FIXTURES_DIR must be defined by the build"
 #endif
@@ -38,54 +40,34 @@ char *fixture_read_file(const char *path, size_t *len)
 
 int st_open(st_file *f, const char *path)
 {
-    memset(f, 0, sizeof *f);
-    f->data = fixture_read_file(path, &f->len);
-    if (!f->data || f->len < 8)
-        return -1;
-    uint64_t hl = 0;
-    for (int i = 7; i >= 0; i--)
-        hl = (hl << 8) | (unsigned char)f->data[i];
-    if (hl > f->len - 8)
-        return -1;
-    f->header_len = (size_t)hl;
-    f->header = json_loadb(f->data + 8, (size_t)hl, 0, NULL);
-    return f->header ? 0 : -1;
+    return gen__st_open(&f->st, path) == GEN_OK ? 0 : -1;
 }
 
 void st_close(st_file *f)
 {
-    free(f->data);
-    if (f->header)
-        json_decref(f->header);
-    memset(f, 0, sizeof *f);
+    gen__st_close(f->st);
+    f->st = NULL;
 }
 
 double *st_get(const st_file *f, const char *name, size_t *n)
 {
-    json_t *t = json_object_get(f->header, name);
-    if (!t)
+    const gen__st_view *v = gen__st_find(f->st, name);
+    if (!v || (v->dtype != GEN__ST_F32 && v->dtype != GEN__ST_F64 && v->dtype != GEN__ST_I64))
         return NULL;
-    const char *dtype = json_string_value(json_object_get(t, "dtype"));
-    json_t *off = json_object_get(t, "data_offsets");
-    size_t b = (size_t)json_integer_value(json_array_get(off, 0));
-    size_t e = (size_t)json_integer_value(json_array_get(off, 1));
-    const char *p = f->data + 8 + f->header_len + b;
-    size_t esize = strcmp(dtype, "F32") == 0 ? 4 : 8;
-    size_t count = (e - b) / esize;
+    size_t count = (size_t)v->numel;
     double *out = malloc((count ? count : 1) * sizeof *out);
-    for (size_t i = 0; i < count; i++) {
-        if (strcmp(dtype, "F32") == 0) {
-            float v;
-            memcpy(&v, p + 4 * i, 4);
-            out[i] = v;
-        } else if (strcmp(dtype, "F64") == 0) {
-            double v;
-            memcpy(&v, p + 8 * i, 8);
-            out[i] = v;
+    const char *p = v->data;
+    for (size_t i = 0; out && i < count; i++) {
+        if (v->dtype == GEN__ST_F32) {
+            float x;
+            memcpy(&x, p + 4 * i, 4);
+            out[i] = x;
+        } else if (v->dtype == GEN__ST_F64) {
+            memcpy(&out[i], p + 8 * i, 8);
         } else {
-            int64_t v;
-            memcpy(&v, p + 8 * i, 8);
-            out[i] = (double)v;
+            int64_t x;
+            memcpy(&x, p + 8 * i, 8);
+            out[i] = (double)x;
         }
     }
     *n = count;

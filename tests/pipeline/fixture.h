@@ -1,5 +1,5 @@
-/* Test helpers: locate fixtures, read JSON and a minimal safetensors reader
- * (F32/F64/I64 tensors converted to double) for comparing against references. */
+/* Test helpers: locate fixtures, read files, and reference tensors from
+ * .safetensors fixtures (through lib/model's reader) as doubles. */
 #ifndef GEN_TESTS_PIPELINE_FIXTURE_H
 #define GEN_TESTS_PIPELINE_FIXTURE_H
 
@@ -16,15 +16,13 @@ const char *fixture_path(char *buf, size_t size, const char *rel);
 char *fixture_read_file(const char *path, size_t *len);
 
 typedef struct st_file {
-    char *data;
-    size_t len;
-    size_t header_len;
-    json_t *header;
+    struct gen__st_file *st;
 } st_file;
 
 int st_open(st_file *f, const char *path);
 void st_close(st_file *f);
-/* Tensor `name` as doubles (malloc'ed); *n gets the element count. NULL if absent. */
+/* Tensor `name` (F32, F64 or I64) as doubles (malloc'ed); *n gets the element
+ * count. NULL if absent or of another dtype. */
 double *st_get(const st_file *f, const char *name, size_t *n);
 
 /* Relative L2 error ||a-b|| / max(||b||, tiny), and max |a-b|. */
