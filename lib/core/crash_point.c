@@ -16,12 +16,12 @@ void gen__crash_point_arm(const char *name, unsigned nth)
     if (!name || nth == 0)
         return;
     snprintf(armed_name, sizeof armed_name, "%s", name);
-    atomic_store(&armed_left, nth);
+    atomic_store_explicit(&armed_left, nth, memory_order_release);
 }
 
 void gen__crash_point(const char *name)
 {
-    unsigned left = atomic_load_explicit(&armed_left, memory_order_relaxed);
+    unsigned left = atomic_load_explicit(&armed_left, memory_order_acquire); /* then armed_name */
     if (left == 0 || strcmp(name, armed_name) != 0)
         return;
     while (left > 0 && !atomic_compare_exchange_weak(&armed_left, &left, left - 1))

@@ -1,6 +1,6 @@
 /* Vectorised row kernels for softmax (the exp of every attention score is the
  * hot loop of attention on CPU). GCC/Clang vector extensions give SIMD code on
- * any x86-64 (SSE2); on GCC an AVX-512 or AVX2+FMA clone is picked at load time. */
+ * any x86-64 (SSE2); on GCC an AVX-512 or AVX2 clone is picked at load time. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -22,7 +22,7 @@ typedef uint32_t vu __attribute__((vector_size(4 * LANES)));
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
     !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
-#define CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define CLONES
 #endif
