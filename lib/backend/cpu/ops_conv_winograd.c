@@ -78,9 +78,9 @@ static void filter_task(void *arg, int64_t o0, int64_t o1, int thread)
 typedef struct wino_job {
     const float *x, *u, *bias;
     float *out;
-    int64_t ci, co, h, w, ho, wo;
+    int64_t batch, ci, co, h, w, ho, wo;
     int pad_top, pad_left;
-    int64_t tiles_w, tiles, tile_block, blocks_per_image;
+    int64_t tiles_w, tiles, tile_block; /* tiles per image; per task (all images in one range) */
     float **scratch;
 } wino_job;
 
@@ -196,25 +196,29 @@ static void tile_task(void *arg, int64_t begin, int64_t end, int thread)
     const wino_job *j = arg;
     const int64_t tb = j->tile_block;
     float *v = j->scratch[thread], *m = v + 16 * j->ci * tb, *rows = m + 16 * j->co * tb;
+    const int64_t total = j->batch * j->tiles;
     for (int64_t task = begin; task < end; task++) {
-        int64_t n = task / j->blocks_per_image, blk = task % j->blocks_per_image;
-        int64_t t0 = blk * tb, t1 = t0 + tb < j->tiles ? t0 + tb : j->tiles;
-        const float *x = j->x + n * j->ci * j->h * j->w;
-        float *out = j->out + n * j->co * j->ho * j->wo;
-        for (int64_t t = t0; t < t1;) { /* segments within one tile row */
-            int64_t ty = t / j->tiles_w, tx = t % j->tiles_w;
-            int64_t seg = j->tiles_w - tx < t1 - t ? j->tiles_w - tx : t1 - t;
-            input_segment(j, x, ty, tx, seg, v, t - t0, tb, rows);
-            t += seg;
-        }
-        for (int xi = 0; xi < 16; xi++)
-            gen__cpu_sgemm(false, false, j->co, t1 - t0, j->ci, 1.0f, j->u + xi * j->co * j->ci,
-                           j->ci, v + xi * j->ci * tb, tb, 0.0f, m + xi * j->co * tb, tb);
-        for (int64_t t = t0; t < t1;) {
-            int64_t ty = t / j->tiles_w, tx = t % j->tiles_w;
-            int64_t seg = j->tiles_w - tx < t1 - t ? j->tiles_w - tx : t1 - t;
-            output_segment(j, m, ty, tx, seg, t - t0, tb, out, rows);
-            t += seg;
+        /* A task's tiles may span images: one product for both images of a
+         * CFG batch packs the filters once instead of once per image. */
+        int64_t t0 = task * tb, t1 = t0 + tb < total ? t0 + tb : total;
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass == 1)
+                for (int xi = 0; xi < 16; xi++)
+                    gen__cpu_sgemm(false, false, j->co, t1 - t0, j->ci, 1.0f,
+                                   j->u + xi * j->co * j->ci, j->ci, v + xi * j->ci * tb, tb, 0.0f,
+                                   m + xi * j->co * tb, tb);
+            for (int64_t t = t0; t < t1;) { /* segments within one tile row of one image */
+                int64_t n = t / j->tiles, local = t % j->tiles;
+                int64_t ty = local / j->tiles_w, tx = local % j->tiles_w;
+                int64_t seg = j->tiles_w - tx < t1 - t ? j->tiles_w - tx : t1 - t;
+                if (pass == 0)
+                    input_segment(j, j->x + n * j->ci * j->h * j->w, ty, tx, seg, v, t - t0, tb,
+                                  rows);
+                else
+                    output_segment(j, m, ty, tx, seg, t - t0, tb,
+                                   j->out + n * j->co * j->ho * j->wo, rows);
+                t += seg;
+            }
         }
     }
 }
@@ -238,23 +242,24 @@ gen_status gen__cpu_conv2d_winograd(gen__cpu_ctx *cx, gen__tensor *out, const ge
     j.pad_left = p->pad_left;
     j.tiles_w = (j.wo + 1) / 2;
     j.tiles = ((j.ho + 1) / 2) * j.tiles_w;
-    int64_t batch = x->shape[0];
+    j.batch = x->shape[0];
 
-    /* Tiles per task: enough tasks for the threads, a working set that fits
-     * the scratch bound, a multiple of 16 for the products' inner loops. */
-    int64_t want = cx->threads == 1 ? 1 : 2 * (int64_t)cx->threads;
-    int64_t per_image = (want + batch - 1) / batch;
-    int64_t tb = (j.tiles + per_image - 1) / per_image;
-    int64_t cap = WINO_SCRATCH_FLOATS / (16 * (j.ci + j.co));
-    tb = (tb + 15) / 16 * 16;
-    if (tb > 256)
-        tb = 256;
-    if (tb > cap)
-        tb = cap / 16 * 16; /* the bound wins over rounding up */
-    if (tb < 16)
-        tb = 16;
+    /* Tiles per task: as many as the scratch bound allows (up to 256; every
+     * task packs all 16 filter matrices, so fewer, larger products are
+     * faster), in a number of tasks that is a multiple of the threads (equal
+     * shares), a multiple of 16 tiles for the products' inner loops. */
+    const int64_t total = j.batch * j.tiles;
+    int64_t tb_max = WINO_SCRATCH_FLOATS / (16 * (j.ci + j.co)) / 16 * 16;
+    if (tb_max > 256)
+        tb_max = 256;
+    if (tb_max < 16)
+        tb_max = 16;
+    int64_t tasks = (total + tb_max - 1) / tb_max;
+    tasks = (tasks + cx->threads - 1) / cx->threads * cx->threads;
+    int64_t tb = ((total + tasks - 1) / tasks + 15) / 16 * 16;
+    if (tb > tb_max)
+        tb = tb_max;
     j.tile_block = tb;
-    j.blocks_per_image = (j.tiles + tb - 1) / tb;
 
     gen_status st = gen__cpu_scratch_reserve(
         cx, (size_t)(16 * (j.ci + j.co) * tb + row_floats(j.tiles_w)), "conv2d");
@@ -268,7 +273,7 @@ gen_status gen__cpu_conv2d_winograd(gen__cpu_ctx *cx, gen__tensor *out, const ge
     filter_job fj = {weight->data, u, j.ci, j.co};
     gen__pool_run(cx->pool, j.co, 8, filter_task, &fj);
     j.u = u;
-    gen__pool_run(cx->pool, batch * j.blocks_per_image, 1, tile_task, &j);
+    gen__pool_run(cx->pool, (total + tb - 1) / tb, 1, tile_task, &j);
     gen__cpu_free(cx->be, u);
     return GEN_OK;
 }
