@@ -773,6 +773,36 @@ static void test_memory_accounting_and_oom(void **state)
     gen__tensor_free(&a), gen__tensor_free(&x), gen__tensor_free(&w), gen__tensor_free(&out);
     gen__backend_memory(small, &mi);
     assert_int_equal(mi.bytes_in_use, 0);
+    gen__backend_destroy(small);
+
+    /* A convolution that picks Winograd, on a device too small for its
+     * working memory (about 5 MiB) but not for im2col's (about 1.2 MiB):
+     * it falls back and gives the same result as on a roomy device. */
+    gen__cpu_backend_options o3 = {1, 1, 3 << 20};
+    assert_int_equal(gen__cpu_backend_create(&small, &o3), GEN_OK);
+    int64_t wxs[4] = {1, 32, 32, 32}, wws[4] = {256, 32, 3, 3}, wos[4] = {1, 256, 32, 32};
+    assert_true(gen__cpu_winograd_fits(32, 256, 3, 3, &p, 32, 32));
+    float *hx, *hw;
+    gen__tensor rx = rnd(4, wxs, 91, &hx), rw = rnd(4, wws, 92, &hw), rout = empty(4, wos);
+    assert_int_equal(gen__conv2d(&rout, &rx, &rw, NULL, &p), GEN_OK); /* roomy: Winograd */
+    float *want = tu_download(&rout);
+    assert_int_equal(gen__tensor_alloc(&x, small, GEN__F32, 4, wxs), GEN_OK);
+    assert_int_equal(gen__tensor_alloc(&w, small, GEN__F32, 4, wws), GEN_OK);
+    assert_int_equal(gen__tensor_alloc(&out, small, GEN__F32, 4, wos), GEN_OK);
+    assert_int_equal(gen__tensor_upload(&x, hx, sizeof(float) * 32 * 32 * 32), GEN_OK);
+    assert_int_equal(gen__tensor_upload(&w, hw, sizeof(float) * 256 * 32 * 9), GEN_OK);
+    assert_int_equal(gen__conv2d(&out, &x, &w, NULL, &p), GEN_OK);
+    float *got = tu_download(&out);
+    double *ref = malloc(sizeof(double) * 256 * 32 * 32);
+    for (int i = 0; i < 256 * 32 * 32; i++)
+        ref[i] = want[i];
+    assert_true(tu_rel_l2(got, ref, 256 * 32 * 32) < TOL);
+    gen__cpu_conv_algorithm = GEN__CPU_CONV_WINOGRAD; /* forced: the OOM is reported */
+    assert_int_equal(gen__conv2d(&out, &x, &w, NULL, &p), GEN_EDEVICE_OOM);
+    gen__cpu_conv_algorithm = GEN__CPU_CONV_AUTO;
+    free(hx), free(hw), free(want), free(got), free(ref);
+    gen__tensor_free(&rx), gen__tensor_free(&rw), gen__tensor_free(&rout);
+    gen__tensor_free(&x), gen__tensor_free(&w), gen__tensor_free(&out);
     assert_true(mi.peak_bytes >= 400000);
     gen__backend_destroy(small);
 

@@ -261,8 +261,13 @@ gen_status gen__cpu_conv2d(gen__backend *be, gen__tensor *out, const gen__tensor
     j.wo = out->shape[3];
     j.kdim = j.ci * j.kh * j.kw;
     j.p = *p;
-    if (gen__cpu_winograd_fits(j.ci, j.co, j.kh, j.kw, p, j.ho, j.wo))
-        return gen__cpu_conv2d_winograd(cx, out, x, weight, bias, p);
+    if (gen__cpu_winograd_fits(j.ci, j.co, j.kh, j.kw, p, j.ho, j.wo)) {
+        gen_status st = gen__cpu_conv2d_winograd(cx, out, x, weight, bias, p);
+        /* Winograd needs more working memory (filter transform, wider
+         * tiles); on a device near its limit, im2col may still fit. */
+        if (st != GEN_EDEVICE_OOM || gen__cpu_conv_algorithm == GEN__CPU_CONV_WINOGRAD)
+            return st;
+    }
     int64_t batch = x->shape[0], npix = j.ho * j.wo;
     bool direct = j.kh == 1 && j.kw == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                   p->pad_top == 0 && p->pad_bottom == 0 && p->pad_left == 0 && p->pad_right == 0;
