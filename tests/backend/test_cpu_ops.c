@@ -414,6 +414,10 @@ static void test_attention(void **state)
     attention_case(1, 150, 77, 4, 5, 6, false, 4); /* cross-attention shape */
     attention_case(1, 70, 50, 1, 9, 9, true, 5);
     attention_case(2, 50, 170, 2, 9, 4, true, 6); /* more keys than queries */
+    /* several key blocks (512 keys each): the online softmax's rescaling */
+    attention_case(1, 140, 1200, 2, 8, 8, false, 7);
+    attention_case(1, 1100, 1100, 2, 8, 6, true, 8);   /* causal across key blocks */
+    attention_case(2, 600, 1300, 1, 12, 12, true, 9);  /* causal, more keys than queries */
     int64_t s[3] = {1, 8, 12};
     gen__tensor q = empty(3, s), o = empty(3, s);
     assert_int_equal(gen__attention(&o, &q, &q, &q, 5, 1.0f, false), GEN_EINVAL);

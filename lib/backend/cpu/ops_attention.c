@@ -1,12 +1,19 @@
-/* Memory-efficient attention: for each (batch, head, block of queries) the
- * scores of that block against all keys live in one thread's scratch
- * (QBLOCK x Nk floats), never the full [heads, Nq, Nk] matrix. */
+/* Memory-efficient attention, flash-attention style: for each (batch, head,
+ * block of QBLOCK queries) the keys are walked in blocks of KBLOCK; a block's
+ * scores live in one thread's scratch (QBLOCK x KBLOCK floats), and an online
+ * softmax (running row max and sum, earlier output rescaled when the max
+ * grows) accumulates the output in place. The full [heads, Nq, Nk] matrix
+ * never exists and the working memory no longer grows with the number of keys
+ * (512 KiB per thread at any size). At N = 4096 it is as fast as one
+ * QBLOCK x Nk block was (bench_ops; 512-key blocks measured 15% slower). */
 #include <math.h>
+#include <string.h>
 
 #include "backend/cpu/cpu_internal.h"
 #include "core/error.h"
 
 #define QBLOCK 128
+#define KBLOCK 1024
 
 
 typedef struct attn_job {
@@ -33,21 +40,45 @@ static void attn_task(void *arg, int64_t begin, int64_t end, int thread)
         const float *k = j->k + b * j->nk * ldq + h * j->dk;
         const float *v = j->v + b * j->nk * ldv + h * j->dv;
         float *o = j->out + (b * j->nq + i0) * ldv + h * j->dv;
-        gen__cpu_sgemm(false, true, rows, nk, j->dk, j->scale, q, ldq, k, ldq, 0.0f, s, nk);
-        /* softmax numerators in place; the division by each row's sum is
-         * applied to the Dv outputs instead of the Nk probabilities */
-        float inv[QBLOCK];
+        float row_max[QBLOCK];
+        double row_sum[QBLOCK];
         for (int64_t r = 0; r < rows; r++) {
-            float *row = s + r * nk;
-            if (j->causal)
-                for (int64_t c = i0 + r + 1; c < nk; c++)
-                    row[c] = -INFINITY;
-            float mx = gen__cpu_row_max(row, nk);
-            inv[r] = mx == -INFINITY ? NAN : (float)(1.0 / gen__cpu_exp_row(row, row, nk, 1.0f, mx));
+            row_max[r] = -INFINITY;
+            row_sum[r] = 0.0;
         }
-        gen__cpu_sgemm(false, false, rows, j->dv, nk, 1.0f, s, nk, v, ldv, 0.0f, o, ldv);
-        for (int64_t r = 0; r < rows; r++)
-            gen__cpu_scale_row(o + r * ldv, j->dv, inv[r]);
+        for (int64_t j0 = 0; j0 < nk; j0 += KBLOCK) {
+            int64_t kb = j0 + KBLOCK < nk ? KBLOCK : nk - j0;
+            gen__cpu_sgemm(false, true, rows, kb, j->dk, j->scale, q, ldq, k + j0 * ldq, ldq, 0.0f,
+                           s, kb);
+            /* softmax numerators in place against the running max; the
+             * division by each row's sum is applied to the Dv outputs at the
+             * end instead of the Nk probabilities */
+            for (int64_t r = 0; r < rows; r++) {
+                float *row = s + r * kb;
+                if (j->causal) /* keys after i0 + r are hidden */
+                    for (int64_t c = i0 + r + 1 - j0 > 0 ? i0 + r + 1 - j0 : 0; c < kb; c++)
+                        row[c] = -INFINITY;
+                float mx = gen__cpu_row_max(row, kb);
+                float m_new = mx > row_max[r] ? mx : row_max[r];
+                if (m_new == -INFINITY) { /* nothing visible yet: p = 0 */
+                    memset(row, 0, (size_t)kb * sizeof(float));
+                    continue;
+                }
+                double sum = gen__cpu_exp_row(row, row, kb, 1.0f, m_new);
+                if (j0 > 0 && m_new > row_max[r]) { /* earlier terms were against a smaller max */
+                    float alpha = expf(row_max[r] - m_new);
+                    row_sum[r] *= alpha;
+                    gen__cpu_scale_row(o + r * ldv, j->dv, alpha);
+                }
+                row_sum[r] += sum;
+                row_max[r] = m_new;
+            }
+            gen__cpu_sgemm(false, false, rows, j->dv, kb, 1.0f, s, kb, v + j0 * ldv, ldv,
+                           j0 == 0 ? 0.0f : 1.0f, o, ldv);
+        }
+        for (int64_t r = 0; r < rows; r++) /* a row that saw no key gives NaN like torch */
+            gen__cpu_scale_row(o + r * ldv, j->dv,
+                               row_sum[r] > 0.0 ? (float)(1.0 / row_sum[r]) : NAN);
     }
 }
 
@@ -59,7 +90,8 @@ gen_status gen__cpu_attention(gen__backend *be, gen__tensor *out, const gen__ten
     attn_job j = {q->data, k->data, v->data, out->data, q->shape[0], q->shape[1], k->shape[1],
                   heads, q->shape[2] / heads, v->shape[2] / heads, 0, scale, causal, NULL};
     j.qblocks = (j.nq + QBLOCK - 1) / QBLOCK;
-    gen_status st = gen__cpu_scratch_reserve(cx, (size_t)(QBLOCK * j.nk), "attention");
+    gen_status st = gen__cpu_scratch_reserve(
+        cx, (size_t)(QBLOCK * (j.nk < KBLOCK ? j.nk : KBLOCK)), "attention");
     if (st != GEN_OK)
         return st;
     j.scratch = cx->scratch;
