@@ -17,38 +17,13 @@
 
 #include <gen/gen.h>
 
+#include "bench_util.h"
+
 static double wall_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* CPU time of all threads: on a shared machine it varies less than wall time. */
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double peak_rss_mb(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0; /* kB on Linux */
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(double), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static void fail(const char *what, gen_status st)
@@ -70,7 +45,7 @@ static void emit(const char *model, int size, int steps, const char *scheduler, 
     printf("{\"bench\":\"generate\",\"model\":\"%s\",\"size\":%d,\"steps\":%d,\"scheduler\":\"%s\","
            "\"stage\":\"%s\",\"images\":%d,\"seconds\":%.4f,\"cpu_seconds\":%.4f,"
            "\"peak_rss_mb\":%.1f}\n",
-           model, size, steps, scheduler, stage, images, seconds, cpu_seconds, peak_rss_mb());
+           model, size, steps, scheduler, stage, images, seconds, cpu_seconds, bench_peak_rss_mb());
     fflush(stdout);
 }
 
@@ -111,9 +86,9 @@ int main(int argc, char **argv)
     double seconds[64], cpu[64];
     for (int i = 0; i <= warm; i++) {
         gen_image *img = NULL;
-        double t0 = wall_now(), c0 = cpu_now();
+        double t0 = wall_now(), c0 = bench_cpu_seconds();
         check(gen_generate(&img, ctx, 0, job, NULL, NULL), "generate");
-        double s = wall_now() - t0, c = cpu_now() - c0;
+        double s = wall_now() - t0, c = bench_cpu_seconds() - c0;
         if (gen_image_width(img) != size || gen_image_height(img) != size)
             fail("image size", GEN_EINTERNAL);
         gen_image_destroy(img);
@@ -124,7 +99,7 @@ int main(int argc, char **argv)
             cpu[i - 1] = c;
         }
     }
-    emit(model, size, steps, scheduler, "image", warm, median(seconds, warm), median(cpu, warm));
+    emit(model, size, steps, scheduler, "image", warm, bench_median(seconds, warm), bench_median(cpu, warm));
 
     gen_job_destroy(job);
     gen_context_destroy(ctx);

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_util.h"
+
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wundef"
 #include <cublas_v2.h>
@@ -52,12 +54,6 @@ static void die(const char *what)
         if ((call) != GEN_OK)                                                                      \
             die(#call);                                                                            \
     } while (0)
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 typedef void (*run_fn)(void *arg);
 typedef void (*sync_fn)(void);
@@ -95,8 +91,7 @@ static double time_calls(run_fn fn, void *arg, sync_fn sync)
         sync();
         s[b] = (double)(gen__monotonic_ns() - t0) * 1e-9 / reps;
     }
-    qsort(s, 5, sizeof(double), cmp_double);
-    return s[2];
+    return bench_median(s, 5);
 }
 
 static gen__tensor tensor(gen__dtype dt, int nd, const int64_t *shape)

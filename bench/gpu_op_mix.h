@@ -306,8 +306,7 @@ static double sd15_time(gen_status (*fn)(void *), void *arg, int reps, bool *ok)
         if (r > 0)
             s[r - 1] = (double)(gen__monotonic_ns() - t0) * 1e-9;
     }
-    qsort(s, (size_t)reps, sizeof(double), cmp_double);
-    return s[reps / 2];
+    return bench_median(s, reps);
 }
 
 typedef struct sd15_ctx {

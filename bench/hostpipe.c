@@ -12,17 +12,7 @@
 #include "pipeline/scheduler.h"
 #include "pipeline/tokenizer.h"
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+#include "bench_util.h"
 
 static const char *prompts[] = {
     "a photo of an astronaut riding a horse on mars",
@@ -62,7 +52,7 @@ int main(int argc, char **argv)
                 gen__tokenizer_destroy(tk);
         }
         printf("{\"bench\":\"tokenize_prompt\",\"cache\":\"%s\",\"us_median\":%.2f,\"runs\":%d}\n",
-               cold ? "cold" : "warm", median(t, runs), runs);
+               cold ? "cold" : "warm", bench_median(t, runs), runs);
     }
     gen__tokenizer_destroy(tok);
 
@@ -76,7 +66,7 @@ int main(int argc, char **argv)
         t[r] = (gen__monotonic_ns() - a) / 1e3;
     }
     printf("{\"bench\":\"randn\",\"shape\":\"1x4x64x64\",\"us_median\":%.1f,\"runs\":%d}\n",
-           median(t, runs), runs);
+           bench_median(t, runs), runs);
 
     static const gen__sched_kind kinds[] = { GEN__SCHED_DDIM, GEN__SCHED_EULER, GEN__SCHED_EULER_A,
                                              GEN__SCHED_DPMPP_2M };
@@ -106,7 +96,7 @@ int main(int argc, char **argv)
             gen__scheduler_destroy(s);
         }
         printf("{\"bench\":\"scheduler_step\",\"scheduler\":\"%s\",\"shape\":\"1x4x64x64\","
-               "\"us_median\":%.1f,\"runs\":%d}\n", gen__sched_kind_name(kinds[k]), median(t, runs), runs);
+               "\"us_median\":%.1f,\"runs\":%d}\n", gen__sched_kind_name(kinds[k]), bench_median(t, runs), runs);
     }
 
     uint32_t w = 512, h = 512;
@@ -122,7 +112,7 @@ int main(int argc, char **argv)
         free(png);
     }
     printf("{\"bench\":\"png_encode\",\"size\":\"512x512\",\"content\":\"noise\",\"ms_median\":%.1f,"
-           "\"runs\":%d}\n", median(t, runs < 10 ? runs : 10), runs < 10 ? runs : 10);
+           "\"runs\":%d}\n", bench_median(t, runs < 10 ? runs : 10), runs < 10 ? runs : 10);
     free(px);
     free(x);
     free(m);

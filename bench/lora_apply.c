@@ -22,17 +22,7 @@
 #include "pipeline/weights.h"
 #include "st_write.h"
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+#include "bench_util.h"
 
 static float *randoms(size_t n, unsigned seed, float amp)
 {
@@ -129,7 +119,7 @@ static double time_build(const gen__job_lora *l, const gen__device_weights *cons
         for (int p = 0; p < GEN__PART_COUNT; p++)
             gen__device_weights_release(ov[p]);
     }
-    double m = median(t, reps);
+    double m = bench_median(t, reps);
     free(t);
     return m;
 }
@@ -158,7 +148,7 @@ static double time_generate(gen_context *ctx, const char *model, const char *lor
         gen_image_destroy(img);
         gen_job_destroy(job);
     }
-    double m = median(t, reps);
+    double m = bench_median(t, reps);
     free(t);
     return m;
 }

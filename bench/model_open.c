@@ -15,17 +15,7 @@
 #include "model/safetensors.h"
 #include "sd_ldm.h"
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+#include "bench_util.h"
 
 int main(int argc, char **argv)
 {
@@ -83,7 +73,7 @@ int main(int argc, char **argv)
     unlink(path);
     if (rc != 0)
         return rc;
-    double a = median(st_s, runs), b = median(model_s, runs), c = median(info_s, runs);
+    double a = bench_median(st_s, runs), b = bench_median(model_s, runs), c = bench_median(info_s, runs);
     printf("{\"bench\":\"model_open\",\"what\":\"safetensors_open\",\"file_bytes\":%llu,"
            "\"tensors\":%zu,\"runs\":%d,\"median_s\":%.6f}\n",
            (unsigned long long)size, tensors, runs, a);

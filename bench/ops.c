@@ -19,19 +19,9 @@
 #include "backend/cpu/cpu_internal.h"
 #include "core/time.h"
 
+#include "bench_util.h"
+
 static int repeats = 5;
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(double), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static float *filled(size_t n)
 {
@@ -54,13 +44,6 @@ static gen__tensor tensor(gen__backend *be, int nd, const int64_t *shape)
     return t;
 }
 
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* CPU seconds (all threads) of the last time_it: on a shared machine the
  * flop per CPU-second is the figure that other users' load disturbs least */
 static double last_cpu;
@@ -73,14 +56,14 @@ static double time_it(void (*fn)(void *), void *arg)
     double s[64], c[64];
     fn(arg);
     for (int i = 0; i < repeats; i++) {
-        double c0 = cpu_now();
+        double c0 = bench_cpu_seconds();
         int64_t t0 = gen__monotonic_ns();
         fn(arg);
         s[i] = (double)(gen__monotonic_ns() - t0) * 1e-9;
-        c[i] = cpu_now() - c0;
+        c[i] = bench_cpu_seconds() - c0;
     }
-    last_cpu = median(c, repeats);
-    return median(s, repeats);
+    last_cpu = bench_median(c, repeats);
+    return bench_median(s, repeats);
 }
 
 enum { M = 320, N = 4096, K = 2880 };
@@ -185,14 +168,14 @@ int main(int argc, char **argv)
              gen__cpu_thread_budget(0, 2));
     print("gen_gemm", extra, time_it(op_call, &ga[0]), gemm_flop, blas1 * gen__cpu_thread_budget(0, 2));
     pthread_t th[2];
-    double c0 = cpu_now();
+    double c0 = bench_cpu_seconds();
     int64_t t0 = gen__monotonic_ns();
     for (int i = 0; i < 2; i++)
         pthread_create(&th[i], NULL, op_thread, &ga[i]);
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
     double sec = (double)(gen__monotonic_ns() - t0) * 1e-9 / repeats;
-    last_cpu = (cpu_now() - c0) / repeats;
+    last_cpu = (bench_cpu_seconds() - c0) / repeats;
     snprintf(extra, sizeof(extra), "\"devices\":\"cpu:0+cpu:1 concurrent\",\"threads_each\":%d,",
              gen__cpu_thread_budget(0, 2));
     print("gen_gemm_2dev", extra, sec, 2 * gemm_flop, blasn);

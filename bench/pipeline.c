@@ -24,6 +24,8 @@
 #include "pipeline/weights.h"
 #include "pipeline/weights_model.h"
 
+#include "bench_util.h"
+
 static const char *model_path;
 static int image_size;
 
@@ -36,34 +38,6 @@ static void die(const char *what)
 static double now(void)
 {
     return (double)gen__monotonic_ns() * 1e-9;
-}
-
-/* CPU time of the whole process (all threads): on a shared machine wall time
- * varies with the neighbours' load, the CPU seconds a stage needs much less. */
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(double), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static double peak_rss_mb(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0; /* kB on Linux */
 }
 
 static gen__tensor filled(gen__backend *be, int nd, const int64_t *shape, float amp)
@@ -93,7 +67,7 @@ static void emit(const char *stage, const char *extra, double seconds, double cp
            "\"seconds\":%.4f,\"cpu_seconds\":%.4f,\"device_in_use_mb\":%.1f,\"device_peak_mb\":%.1f,"
            "\"peak_rss_mb\":%.1f}\n",
            model_path, image_size, stage, extra, seconds, cpu_seconds, (double)mi.bytes_in_use / 1048576.0,
-           (double)mi.peak_bytes / 1048576.0, peak_rss_mb());
+           (double)mi.peak_bytes / 1048576.0, bench_peak_rss_mb());
     fflush(stdout);
 }
 
@@ -115,16 +89,16 @@ int main(int argc, char **argv)
     if (gen__cpu_backend_create(&be, &o) != GEN_OK)
         die("cpu backend");
     gen__model *m;
-    double t0 = now(), c0 = cpu_now();
+    double t0 = now(), c0 = bench_cpu_seconds();
     if (gen__model_open(&m, model_path, NULL) != GEN_OK)
         die("open");
-    emit("open", "", now() - t0, cpu_now() - c0, be);
+    emit("open", "", now() - t0, bench_cpu_seconds() - c0, be);
 
     gen__device_weights *dw[GEN__PART_COUNT];
     for (int p = 0; p < GEN__PART_COUNT; p++) {
         gen__host_weights *hw;
         t0 = now();
-        c0 = cpu_now();
+        c0 = bench_cpu_seconds();
         if (gen__host_weights_from_model(&hw, m, (gen__part)p) != GEN_OK ||
             gen__device_weights_upload(&dw[p], hw, be, GEN__F32) != GEN_OK)
             die("weights");
@@ -133,7 +107,7 @@ int main(int argc, char **argv)
         snprintf(extra, sizeof extra, ",\"part\":\"%s\",\"weights_mb\":%.1f",
                  gen__part_name((gen__part)p),
                  (double)gen__device_weights_bytes(dw[p]) / 1048576.0);
-        emit("upload", extra, now() - t0, cpu_now() - c0, be);
+        emit("upload", extra, now() - t0, bench_cpu_seconds() - c0, be);
     }
     gen__text_encoder *te;
     gen__unet *unet;
@@ -152,15 +126,15 @@ int main(int argc, char **argv)
     double s[64], c[64];
     for (int r = 0; r < repeats; r++) {
         t0 = now();
-        c0 = cpu_now();
+        c0 = bench_cpu_seconds();
         if (gen__text_encoder_forward(te, &emb, ids, 2, 77, 0) != GEN_OK)
             die("text encoder");
         s[r] = now() - t0;
-        c[r] = cpu_now() - c0;
+        c[r] = bench_cpu_seconds() - c0;
         if (r + 1 < repeats)
             gen__tensor_free(&emb);
     }
-    emit("text_encoder", ",\"batch\":2", median(s, repeats), median(c, repeats), be);
+    emit("text_encoder", ",\"batch\":2", bench_median(s, repeats), bench_median(c, repeats), be);
 
     const gen__unet_config *uc = gen__model_unet_config(m);
     const int f = gen__vae_scale_factor(vae);
@@ -178,14 +152,14 @@ int main(int argc, char **argv)
         gen__backend_reset_peak(be);
         for (int r = 0; r < repeats; r++) {
             t0 = now();
-            c0 = cpu_now();
+            c0 = bench_cpu_seconds();
             if (gen__unet_forward(unet, &out, &x, t, &ctx) != GEN_OK)
                 die("unet");
             s[r] = now() - t0;
-            c[r] = cpu_now() - c0;
+            c[r] = bench_cpu_seconds() - c0;
             gen__tensor_free(&out);
         }
-        emit("unet_step", batch == 2 ? ",\"batch\":2" : ",\"batch\":1", median(s, repeats), median(c, repeats), be);
+        emit("unet_step", batch == 2 ? ",\"batch\":2" : ",\"batch\":1", bench_median(s, repeats), bench_median(c, repeats), be);
         gen__tensor_free(&x);
     }
     gen__tensor_free(&emb);
@@ -195,28 +169,28 @@ int main(int argc, char **argv)
     int vr = repeats < 3 ? repeats : 3;
     for (int r = 0; r < vr; r++) {
         t0 = now();
-        c0 = cpu_now();
+        c0 = bench_cpu_seconds();
         if (gen__vae_decode(vae, &img, &z) != GEN_OK)
             die("vae decode");
         s[r] = now() - t0;
-        c[r] = cpu_now() - c0;
+        c[r] = bench_cpu_seconds() - c0;
         if (r + 1 < vr)
             gen__tensor_free(&img);
     }
-    emit("vae_decode", ",\"batch\":1", median(s, vr), median(c, vr), be);
+    emit("vae_decode", ",\"batch\":1", bench_median(s, vr), bench_median(c, vr), be);
     gen__tensor mean, sd;
     gen__backend_reset_peak(be);
     for (int r = 0; r < vr; r++) {
         t0 = now();
-        c0 = cpu_now();
+        c0 = bench_cpu_seconds();
         if (gen__vae_encode(vae, &mean, &sd, &img) != GEN_OK)
             die("vae encode");
         s[r] = now() - t0;
-        c[r] = cpu_now() - c0;
+        c[r] = bench_cpu_seconds() - c0;
         gen__tensor_free(&mean);
         gen__tensor_free(&sd);
     }
-    emit("vae_encode", ",\"batch\":1", median(s, vr), median(c, vr), be);
+    emit("vae_encode", ",\"batch\":1", bench_median(s, vr), bench_median(c, vr), be);
     gen__tensor_free(&img);
     gen__tensor_free(&z);
 

@@ -22,11 +22,7 @@
 #include "pipeline/weights.h"
 #include "pipeline/weights_model.h"
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+#include "bench_util.h"
 
 static int measure(gen__backend *be, const gen__vae *vae, bool encode, const gen__tensor *in,
                    int tile, int runs, double *seconds, double *peak_mib)
@@ -56,8 +52,7 @@ static int measure(gen__backend *be, const gen__vae *vae, bool encode, const gen
         }
         peak = mi.peak_bytes - base;
     }
-    qsort(t, (size_t)runs, sizeof *t, cmp_double);
-    *seconds = t[runs / 2];
+    *seconds = bench_median(t, runs);
     *peak_mib = (double)peak / 1048576.0;
     return 0;
 }
