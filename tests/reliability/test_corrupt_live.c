@@ -19,6 +19,8 @@
 
 #include <gen/gen.h>
 
+#include "reliability_util.h"
+
 static void raw_exec(const char *path, const char *sql)
 {
     sqlite3 *db = NULL;
@@ -52,13 +54,8 @@ static void test_corruption_under_a_running_context(void **state)
     snprintf(db, sizeof db, "%s/q.db", dir);
     snprintf(out, sizeof out, "%s/images", dir);
 
-    gen_context_options o = GEN_CONTEXT_OPTIONS_INIT;
-    o.log_level = GEN_LOG_ERROR;
-    assert_int_equal(gen_context_options_set(&o, "generation_devices", "cpu:0"), GEN_OK);
-    assert_int_equal(gen_context_options_set(&o, "db_path", db), GEN_OK);
-    assert_int_equal(gen_context_options_set(&o, "output_dir", out), GEN_OK);
-    gen_context *ctx = NULL;
-    assert_int_equal(gen_context_create(&ctx, &o), GEN_OK);
+    gen_context *ctx = rt_cpu_context(db, out);
+    assert_non_null(ctx);
     assert_int_equal(gen_context_enable_event_queue(ctx, 0), GEN_OK);
     gen_queue *q = gen_context_queue(ctx);
     /* Enough rows for many pages; the model does not exist, but no item will run. */
@@ -134,9 +131,7 @@ static void test_corruption_under_a_running_context(void **state)
     }
     assert_int_equal(st, GEN_EDATABASE);
     assert_non_null(strstr(gen_last_error_message(), "corrupt"));
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(rt_rmtree(dir), 0);
 }
 
 int main(void)

@@ -29,6 +29,7 @@
 #include "core/crash_point.h"
 #include "core/time.h"
 #include "image/png.h"
+#include "reliability_util.h"
 
 #ifndef GEN_FIXTURES_DIR
 #error GEN_FIXTURES_DIR must be defined by the build
@@ -38,17 +39,12 @@ enum { ITEMS = 2 };
 
 static char self_path[4096];
 
+/* One device: the items run one after the other, so the first image write
+ * is item 1's. */
 static gen_context *context_on(const char *db, const char *out)
 {
-    gen_context_options o = GEN_CONTEXT_OPTIONS_INIT;
-    o.log_level = GEN_LOG_ERROR;
-    /* One device: the items run one after the other, so the first image
-     * write is item 1's. */
-    assert_int_equal(gen_context_options_set(&o, "generation_devices", "cpu:0"), GEN_OK);
-    assert_int_equal(gen_context_options_set(&o, "db_path", db), GEN_OK);
-    assert_int_equal(gen_context_options_set(&o, "output_dir", out), GEN_OK);
-    gen_context *ctx = NULL;
-    if (gen_context_create(&ctx, &o) != GEN_OK)
+    gen_context *ctx = rt_cpu_context(db, out);
+    if (!ctx)
         fail_msg("context: %s", gen_last_error_message());
     return ctx;
 }
@@ -65,8 +61,8 @@ static gen_queue_counts counts_of(gen_queue *q)
 static int serve_until_crash(const char *db, const char *out, const char *point)
 {
     gen__crash_point_arm(point, 1);
-    gen_context *ctx = context_on(db, out);
-    if (gen_context_start(ctx) != GEN_OK)
+    gen_context *ctx = rt_cpu_context(db, out);
+    if (!ctx || gen_context_start(ctx) != GEN_OK)
         return 1;
     int64_t deadline = gen__monotonic_ns() + 600000000000LL; /* a hang guard (valgrind is slow) */
     while (gen__monotonic_ns() < deadline) {
@@ -237,9 +233,7 @@ static void crash_at(const char *point)
         assert_int_equal(at_kill.temp_size, sb.st_size);
     print_message("%s: killed with %d temporary file(s) of %lld bytes; recovered, %d images\n",
                   point, at_kill.temps, (long long)at_kill.temp_size, ITEMS);
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(rt_rmtree(dir), 0);
 }
 
 static void test_kill_with_half_a_temporary_file(void **state)

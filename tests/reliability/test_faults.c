@@ -27,6 +27,7 @@
 
 #include "core/alloc.h"
 #include "core/time.h"
+#include "reliability_util.h"
 
 #ifndef GEN_FIXTURES_DIR
 #error GEN_FIXTURES_DIR must be defined by the build
@@ -47,11 +48,8 @@ static gen_job *tiny_job(void)
 
 static gen_context *cpu_context(void)
 {
-    gen_context_options o = GEN_CONTEXT_OPTIONS_INIT;
-    o.log_level = GEN_LOG_ERROR;
-    assert_int_equal(gen_context_options_set(&o, "generation_devices", "cpu:0"), GEN_OK);
-    gen_context *ctx = NULL;
-    assert_int_equal(gen_context_create(&ctx, &o), GEN_OK);
+    gen_context *ctx = rt_cpu_context(NULL, NULL);
+    assert_non_null(ctx);
     return ctx;
 }
 
@@ -133,8 +131,7 @@ static void test_file_size_limit_while_saving(void **state)
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A %s)\"", dir);
     assert_int_equal(system(cmd), 0);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(rt_rmtree(dir), 0);
 }
 
 static void test_unwritable_output_fails_the_item(void **state)
@@ -148,13 +145,8 @@ static void test_unwritable_output_fails_the_item(void **state)
     FILE *f = fopen(blocker, "w"); /* output_dir names a regular file */
     assert_non_null(f);
     fclose(f);
-    gen_context_options o = GEN_CONTEXT_OPTIONS_INIT;
-    o.log_level = GEN_LOG_ERROR;
-    assert_int_equal(gen_context_options_set(&o, "generation_devices", "cpu:0"), GEN_OK);
-    assert_int_equal(gen_context_options_set(&o, "db_path", db), GEN_OK);
-    assert_int_equal(gen_context_options_set(&o, "output_dir", blocker), GEN_OK);
-    gen_context *ctx = NULL;
-    assert_int_equal(gen_context_create(&ctx, &o), GEN_OK);
+    gen_context *ctx = rt_cpu_context(db, blocker);
+    assert_non_null(ctx);
     gen_queue_batch b = GEN_QUEUE_BATCH_INIT;
     b.job = "{\"model\": \"" GEN_FIXTURES_DIR "/tiny-sd15\", \"prompt\": \"x\", \"width\": 64, "
             "\"height\": 64, \"steps\": 2, \"seed\": 1}";
@@ -180,9 +172,7 @@ static void test_unwritable_output_fails_the_item(void **state)
     gen_queue_enqueued_destroy(r);
     assert_int_equal(gen_context_stop(ctx, GEN_STOP_DRAIN), GEN_OK);
     gen_context_destroy(ctx);
-    char cmd[200];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(rt_rmtree(dir), 0);
 }
 
 static char self_path[4096];
@@ -241,13 +231,8 @@ static int full_tmpfs_child(const char *dir)
     }
     close(fd);
 
-    gen_context_options o = GEN_CONTEXT_OPTIONS_INIT;
-    o.log_level = GEN_LOG_ERROR;
-    gen_context *ctx = NULL;
-    if (gen_context_options_set(&o, "generation_devices", "cpu:0") != GEN_OK ||
-        gen_context_options_set(&o, "db_path", db) != GEN_OK ||
-        gen_context_options_set(&o, "output_dir", out) != GEN_OK ||
-        gen_context_create(&ctx, &o) != GEN_OK)
+    gen_context *ctx = rt_cpu_context(db, out);
+    if (!ctx)
         return 2;
     gen_queue *q = gen_context_queue(ctx);
     gen_queue_batch b = GEN_QUEUE_BATCH_INIT;
@@ -325,9 +310,7 @@ static void test_full_filesystem_fails_the_items(void **state)
     }
     int ws = 0;
     assert_int_equal(waitpid(child, &ws, 0), child);
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(rt_rmtree(dir), 0);
     assert_true(WIFEXITED(ws));
     if (WEXITSTATUS(ws) == 77) {
         print_message("skipped: this machine allows no private mount namespace (see stderr)\n");
