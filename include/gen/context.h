@@ -20,10 +20,11 @@ typedef struct gen_context gen_context;
 
 /* Version of gen_context_options this header describes. Fields are only ever
  * appended; each append bumps this number. */
-#define GEN_CONTEXT_OPTIONS_VERSION 1
+#define GEN_CONTEXT_OPTIONS_VERSION 2
 
 #define GEN_DEVICES_TEXT_MAX 512 /* bytes of generation_devices, NUL included */
 #define GEN_PATH_TEXT_MAX 4096   /* bytes of a path option, NUL included */
+#define GEN_DTYPE_TEXT_MAX 8     /* bytes of gpu_dtype, NUL included */
 
 /* Options of a context. Always initialise with GEN_CONTEXT_OPTIONS_INIT or
  * gen_context_options_init(); set fields directly or by name with
@@ -42,12 +43,17 @@ typedef struct gen_context_options {
     char generation_devices[GEN_DEVICES_TEXT_MAX];
     char db_path[GEN_PATH_TEXT_MAX];    /* SQLite queue file; "" = no persistent queue */
     char output_dir[GEN_PATH_TEXT_MAX]; /* where images are written; default "outputs" */
+    /* Version 2. The type CUDA devices store weights and activations in (they
+     * always accumulate in f32): "f16", "bf16", or "auto" (default): bf16 for a
+     * model whose UNet is stored in bf16, f16 for every other model. CPU
+     * devices compute in f32 whatever this says. */
+    char gpu_dtype[GEN_DTYPE_TEXT_MAX];
 } gen_context_options;
 
 #define GEN_CONTEXT_OPTIONS_INIT                                                         \
     {                                                                                    \
         GEN_CONTEXT_OPTIONS_VERSION, GEN_LOG_INFO, 0, (uint64_t)3 << 30, NULL, NULL, "auto", \
-            "", "outputs"                                                                \
+            "", "outputs", "auto"                                                        \
     }
 
 /* Fill `opts` with the defaults of `version` (1..GEN_CONTEXT_OPTIONS_VERSION).
@@ -57,8 +63,10 @@ GEN_API gen_status gen_context_options_init(gen_context_options *opts, uint32_t 
 /* Set one option from text, as found in a config file or the environment.
  * Names: generation_devices, db_path, output_dir, max_cache_ram ("8GiB",
  * "512MiB", "1.5GB", plain bytes, "auto"), device_working_mem (a size),
- * log_level ("error".."trace" or 0..4). GEN_ENOTFOUND for an unknown name,
- * GEN_EINVAL for a bad value; `opts` is unchanged on failure. */
+ * log_level ("error".."trace" or 0..4), gpu_dtype ("auto", "f16", "bf16";
+ * version 2). GEN_ENOTFOUND for an unknown name, GEN_EINVAL for a bad value,
+ * GEN_EVERSION for an option newer than the struct's version; `opts` is
+ * unchanged on failure. */
 GEN_API gen_status gen_context_options_set(gen_context_options *opts, const char *name,
                                            const char *value);
 

@@ -47,10 +47,13 @@ GEN_API gen_status gen_context_create(gen_context **out, const gen_context_optio
     ctx->logger.user_data = options.log_user_data;
     ctx->logger.level = (gen_log_level)options.log_level;
     pthread_mutex_init(&ctx->mu, NULL);
-    st = gen_device_pool_create(&ctx->devices, options.generation_devices);
+    gen__gpu_dtype gpu_dtype = GEN__GPU_DTYPE_AUTO;
+    st = gen__gpu_dtype_parse("gpu_dtype", options.gpu_dtype, &gpu_dtype); /* checked by import */
+    if (st == GEN_OK)
+        st = gen_device_pool_create(&ctx->devices, options.generation_devices);
     if (st == GEN_OK)
         st = gen__engine_create(&ctx->engine, ctx->devices, options.max_cache_ram,
-                                options.device_working_mem, &ctx->logger);
+                                options.device_working_mem, gpu_dtype, &ctx->logger);
     if (st == GEN_OK && options.db_path[0]) {
         /* The queue logs through the application's logger too. */
         gen_queue_options qo = GEN_QUEUE_OPTIONS_INIT;

@@ -1,6 +1,7 @@
 #include "context/options.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,12 +10,14 @@
 #include "core/parse.h"
 #include "core/versioned.h"
 #include "device/device_spec.h"
+#include "pipeline/engine.h"
 
 /* Size of gen_context_options at each version (index = version). When fields
  * are appended, the previous entry becomes offsetof(first new field). */
 static const size_t options_size_by_version[] = {
     0,
-    sizeof(gen_context_options), /* 1 */
+    offsetof(gen_context_options, gpu_dtype), /* 1 */
+    sizeof(gen_context_options),              /* 2: gpu_dtype */
 };
 
 _Static_assert(sizeof(options_size_by_version) / sizeof(options_size_by_version[0]) ==
@@ -99,6 +102,15 @@ static gen_status set_log_level(gen_context_options *o, const char *name, const 
     return GEN_OK;
 }
 
+static gen_status set_gpu_dtype(gen_context_options *o, const char *name, const char *value)
+{
+    gen__gpu_dtype parsed;
+    gen_status st = gen__gpu_dtype_parse(name, value, &parsed);
+    if (st != GEN_OK)
+        return st;
+    return set_text(o->gpu_dtype, sizeof(o->gpu_dtype), name, value);
+}
+
 static void get_devices(const gen_context_options *o, char *buf, size_t size)
 {
     snprintf(buf, size, "%s", o->generation_devices);
@@ -127,6 +139,11 @@ static void get_log_level(const gen_context_options *o, char *buf, size_t size)
     snprintf(buf, size, "%s", gen_log_level_name((gen_log_level)o->log_level));
 }
 
+static void get_gpu_dtype(const gen_context_options *o, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", o->gpu_dtype);
+}
+
 static const struct option_def {
     const char *name;
     uint32_t since_version; /* first options version that has the field */
@@ -139,6 +156,7 @@ static const struct option_def {
     {"max_cache_ram", 1, set_max_cache_ram, get_max_cache_ram},
     {"device_working_mem", 1, set_working_mem, get_working_mem},
     {"log_level", 1, set_log_level, get_log_level},
+    {"gpu_dtype", 2, set_gpu_dtype, get_gpu_dtype},
 };
 
 #define OPTION_COUNT (sizeof(option_defs) / sizeof(option_defs[0]))
@@ -241,6 +259,9 @@ GEN_API gen_status gen_context_options_get(const gen_context_options *opts, cons
     const struct option_def *def = find_option(name);
     if (!def)
         return unknown_option(name);
+    if (def->since_version > opts->version) /* the field is past the caller's struct */
+        return gen__error(GEN_EVERSION, "%s: needs options version %u, the struct has %u", name,
+                          (unsigned)def->since_version, (unsigned)opts->version);
     char text[GEN_PATH_TEXT_MAX];
     def->get(opts, text, sizeof(text));
     size_t len = strlen(text);
@@ -284,7 +305,12 @@ gen_status gen__context_options_import(gen_context_options *out, const gen_conte
                                  "generation_devices")) != GEN_OK ||
         (st = check_string_field(merged.db_path, sizeof(merged.db_path), "db_path")) != GEN_OK ||
         (st = check_string_field(merged.output_dir, sizeof(merged.output_dir), "output_dir")) !=
+            GEN_OK ||
+        (st = check_string_field(merged.gpu_dtype, sizeof(merged.gpu_dtype), "gpu_dtype")) !=
             GEN_OK)
+        return st;
+    gen__gpu_dtype gpu_dtype;
+    if ((st = gen__gpu_dtype_parse("gpu_dtype", merged.gpu_dtype, &gpu_dtype)) != GEN_OK)
         return st;
     char devices[GEN_DEVICES_TEXT_MAX];
     memcpy(devices, merged.generation_devices, sizeof(devices));

@@ -150,7 +150,8 @@ static void evict_on_peers(gen__model_cache *self, uint64_t need)
     }
 }
 
-static gen_status upload(gen__model_cache *c, gen__cached_model *m, uint64_t working)
+static gen_status upload(gen__model_cache *c, gen__cached_model *m, uint64_t working,
+                         const void *upload_arg)
 {
     uint64_t host_bytes = gen__weight_entry_bytes(m->host);
     void *host_data = gen__weight_entry_data(m->host);
@@ -159,7 +160,7 @@ static gen_status upload(gen__model_cache *c, gen__cached_model *m, uint64_t wor
         st = make_device_room(c, host_bytes, working);
     if (st == GEN_OK)
         st = c->owner->ops.upload(c->owner->ops.ctx, c->device, host_data, host_bytes,
-                                  &m->device_data, &m->device_bytes);
+                                  upload_arg, &m->device_data, &m->device_bytes);
     if (st == GEN_EDEVICE_OOM) {
         /* One retry after giving back every unlocked device copy. */
         gen__cached_model *victim;
@@ -168,7 +169,7 @@ static gen_status upload(gen__model_cache *c, gen__cached_model *m, uint64_t wor
             c->stats.device_evictions++;
         }
         st = c->owner->ops.upload(c->owner->ops.ctx, c->device, host_data, host_bytes,
-                                  &m->device_data, &m->device_bytes);
+                                  upload_arg, &m->device_data, &m->device_bytes);
     }
     if (st != GEN_OK) {
         m->device_data = NULL;
@@ -235,7 +236,7 @@ gen_status gen__model_cache_lock(gen__model_cache *c, const gen__model_request *
         c->entries = m;
     }
     if (!m->device_data) {
-        st = upload(c, m, working);
+        st = upload(c, m, working, req->upload_arg);
         if (st != GEN_OK)
             goto out;
     }

@@ -31,10 +31,12 @@ typedef struct gen__cached_model gen__cached_model;
 /* How device copies are made; supplied by the layer that knows tensors. */
 typedef struct gen__device_copy_ops {
     /* Make the device copy of host data on `device` (runs on the thread that
-     * called lock(), normally that device's worker). A CPU device may alias the
-     * host data and report *device_bytes = 0. GEN_EDEVICE_OOM when it does not fit. */
+     * called lock(), normally that device's worker). upload_arg is the
+     * request's. A CPU device may alias the host data and report
+     * *device_bytes = 0. GEN_EDEVICE_OOM when it does not fit. */
     gen_status (*upload)(void *ctx, const gen__device *device, void *host_data,
-                         uint64_t host_bytes, void **device_data, uint64_t *device_bytes);
+                         uint64_t host_bytes, const void *upload_arg, void **device_data,
+                         uint64_t *device_bytes);
     void (*release)(void *ctx, const gen__device *device, void *device_data);
     /* Free/total memory of `device`, read on that device; NULL = gen__device_memory. */
     gen_status (*memory)(void *ctx, const gen__device *device, uint64_t *free_bytes,
@@ -48,6 +50,9 @@ typedef struct gen__model_request {
     uint64_t expected_bytes;    /* host size estimate, to make room before loading */
     gen__weights_build_fn build;
     void *build_user;
+    /* How to make the device copy (e.g. its dtype), passed to ops.upload; the
+     * key must determine it, since a resident copy is reused by key. */
+    const void *upload_arg;
     uint64_t working_mem;       /* this job's working memory (raises the default only) */
 } gen__model_request;
 

@@ -14,6 +14,7 @@
 struct gen__engine {
     const gen_device_pool *pool;
     const gen__logger *logger;
+    gen__gpu_dtype gpu_dtype;
     gen__model_caches *caches;
     pthread_mutex_t mu; /* backends[] */
     gen__backend *backends[GEN__MAX_DEVICES];
@@ -22,8 +23,10 @@ struct gen__engine {
 
 /* --- device copies for the caches ------------------------------------------------------------ */
 
+/* upload_arg: the gen__dtype of the copy (gen__engine_weight_dtype). */
 static gen_status copy_upload(void *ctx, const gen__device *device, void *host_data,
-                              uint64_t host_bytes, void **device_data, uint64_t *device_bytes)
+                              uint64_t host_bytes, const void *upload_arg, void **device_data,
+                              uint64_t *device_bytes)
 {
     (void)host_bytes;
     gen__engine *e = ctx;
@@ -32,7 +35,7 @@ static gen_status copy_upload(void *ctx, const gen__device *device, void *host_d
     if (st != GEN_OK)
         return st;
     const gen__host_weights *hw = host_data;
-    gen__dtype dtype = gen__engine_weight_dtype(e, device->pool_index);
+    gen__dtype dtype = *(const gen__dtype *)upload_arg;
     gen__device_weights *dw = NULL;
     if (device->kind == GEN_DEVICE_CPU && gen__host_weights_all_dtype(hw, dtype))
         st = gen__device_weights_alias(&dw, hw, be, dtype); /* shared, zero-copy */
@@ -118,9 +121,33 @@ static gen_status build_part(void *user, void **data, uint64_t *bytes, void (**d
 
 /* --- engine ------------------------------------------------------------------------------------ */
 
+gen_status gen__gpu_dtype_parse(const char *name, const char *text, gen__gpu_dtype *out)
+{
+    static const char *const names[] = {"auto", "f16", "bf16"};
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(text, names[i]) == 0) {
+            *out = (gen__gpu_dtype)i;
+            return GEN_OK;
+        }
+    }
+    return gen__error(GEN_EINVAL, "%s: \"%s\" is not a GPU dtype (use auto, f16 or bf16)", name,
+                      text);
+}
+
+gen__dtype gen__gpu_dtype_for_model(gen__gpu_dtype choice, gen__st_dtype unet_dtype)
+{
+    switch (choice) {
+    case GEN__GPU_DTYPE_F16: return GEN__F16;
+    case GEN__GPU_DTYPE_BF16: return GEN__BF16;
+    case GEN__GPU_DTYPE_AUTO: break;
+    }
+    /* A bf16 model keeps bf16's range; f16 has 3 more mantissa bits for the rest. */
+    return unet_dtype == GEN__ST_BF16 ? GEN__BF16 : GEN__F16;
+}
+
 gen_status gen__engine_create(gen__engine **out, const gen_device_pool *pool,
                               uint64_t max_cache_ram, uint64_t working_mem,
-                              const gen__logger *logger)
+                              gen__gpu_dtype gpu_dtype, const gen__logger *logger)
 {
     *out = NULL;
     gen__engine *e = gen__calloc(1, sizeof(*e));
@@ -128,6 +155,7 @@ gen_status gen__engine_create(gen__engine **out, const gen_device_pool *pool,
         return gen__error(GEN_ENOMEM, "engine: cannot allocate");
     e->pool = pool;
     e->logger = logger;
+    e->gpu_dtype = gpu_dtype;
     pthread_mutex_init(&e->mu, NULL);
     for (size_t i = 0; i < GEN__MAX_DEVICES; i++)
         pthread_mutex_init(&e->device_mu[i], NULL);
@@ -178,10 +206,12 @@ const gen__logger *gen__engine_logger(const gen__engine *e)
     return e->logger;
 }
 
-gen__dtype gen__engine_weight_dtype(gen__engine *e, size_t index)
+gen__dtype gen__engine_weight_dtype(gen__engine *e, size_t index, const gen__model *model)
 {
     const gen__device *d = gen__device_pool_at(e->pool, index);
-    return d && d->kind == GEN_DEVICE_CUDA ? GEN__F16 : GEN__F32;
+    if (!d || d->kind != GEN_DEVICE_CUDA)
+        return GEN__F32;
+    return gen__gpu_dtype_for_model(e->gpu_dtype, gen__model_part_dtype(model, GEN__PART_UNET));
 }
 
 gen_status gen__engine_backend(gen__engine *e, size_t index, gen__backend **out)
@@ -224,12 +254,14 @@ gen_status gen__engine_lock_part(gen__engine *e, size_t index, const gen__model 
     char key[4200];
     snprintf(key, sizeof(key), "%s:%s", gen__model_path(model), gen__part_name(part));
     part_request r = {gen__model_path(model), part, d->kind == GEN_DEVICE_CPU, e->logger};
+    gen__dtype dtype = gen__engine_weight_dtype(e, index, model);
     gen__model_request req = {
         .key = key,
         .fingerprint = r.to_f32 ? "f32" : "file",
         .expected_bytes = gen__model_part_bytes(model, part),
         .build = build_part,
         .build_user = &r,
+        .upload_arg = &dtype,
         .working_mem = 0,
     };
     gen__model_cache_stats before, after;

@@ -6,7 +6,7 @@
  * the host form: "f32" for CPU devices (converted once, then viewed by every
  * CPU device: N virtual CPU devices hold the weights once) and "file" for
  * GPUs (zero-copy views of the mapped file; each GPU uploads its own copy in
- * its storage dtype). */
+ * its storage dtype, which is a function of the model, so the key names it). */
 #ifndef GEN_PIPELINE_ENGINE_H
 #define GEN_PIPELINE_ENGINE_H
 
@@ -22,9 +22,22 @@
 
 typedef struct gen__engine gen__engine;
 
+/* The gpu_dtype option: what CUDA devices store weights and activations in. */
+typedef enum gen__gpu_dtype {
+    GEN__GPU_DTYPE_AUTO = 0, /* bf16 for a model whose UNet is stored in bf16, else f16 */
+    GEN__GPU_DTYPE_F16,
+    GEN__GPU_DTYPE_BF16
+} gen__gpu_dtype;
+
+/* "auto", "f16" or "bf16"; GEN_EINVAL naming `name` and the choices otherwise. */
+gen_status gen__gpu_dtype_parse(const char *name, const char *text, gen__gpu_dtype *out);
+
+/* The dtype a CUDA device uses for a model whose UNet is stored as `unet_dtype`. */
+gen__dtype gen__gpu_dtype_for_model(gen__gpu_dtype choice, gen__st_dtype unet_dtype);
+
 gen_status gen__engine_create(gen__engine **out, const gen_device_pool *pool,
                               uint64_t max_cache_ram, uint64_t working_mem,
-                              const gen__logger *logger);
+                              gen__gpu_dtype gpu_dtype, const gen__logger *logger);
 /* Every part must be released and every worker stopped. NULL accepted. */
 void gen__engine_destroy(gen__engine *engine);
 
@@ -40,9 +53,9 @@ gen_status gen__engine_backend(gen__engine *engine, size_t index, gen__backend *
 void gen__engine_device_lock(gen__engine *engine, size_t index);
 void gen__engine_device_unlock(gen__engine *engine, size_t index);
 
-/* The dtype device `index` stores and computes weights in (f32 on CPU, f16 on
- * CUDA). */
-gen__dtype gen__engine_weight_dtype(gen__engine *engine, size_t index);
+/* The dtype device `index` stores `model`'s weights and activations in: f32 on
+ * CPU; on CUDA f16 or bf16 as the gpu_dtype option says. */
+gen__dtype gen__engine_weight_dtype(gen__engine *engine, size_t index, const gen__model *model);
 
 /* A model part resident on device `index`, locked until released. `model` is
  * an open handle of the same path (configs); the cache opens its own handle

@@ -499,7 +499,6 @@ gen_status gen__generate(gen__engine *engine, size_t device_index, const gen_job
     r.job = job;
     r.hooks = hooks;
     r.batch = job->guidance > 1.0 ? 2 : 1;
-    r.dtype = gen__engine_weight_dtype(engine, device_index);
     r.context = (gen__tensor)GEN__TENSOR_EMPTY;
     gen__rng_seed(&r.rng, job->seed);
 
@@ -509,6 +508,8 @@ gen_status gen__generate(gen__engine *engine, size_t device_index, const gen_job
         st = gen__model_open(&r.model, job->model, NULL);
     if (st == GEN_OK && !gen__model_supported(r.model))
         st = gen__error(GEN_EUNSUPPORTED, "%s: this model family is not supported yet", job->model);
+    if (st == GEN_OK)
+        r.dtype = gen__engine_weight_dtype(engine, device_index, r.model);
     if (st == GEN_OK)
         st = check_size(&r);
     if (st == GEN_OK)

@@ -7,14 +7,15 @@ from ctypes import byref, c_char, c_char_p, c_int32, c_size_t, c_uint32, c_uint6
 from . import _lib
 from .errors import check
 
-GEN_CONTEXT_OPTIONS_VERSION = 1
+GEN_CONTEXT_OPTIONS_VERSION = 2
 GEN_QUEUE_OPTIONS_VERSION = 1
 GEN_DEVICES_TEXT_MAX = 512
 GEN_PATH_TEXT_MAX = 4096
+GEN_DTYPE_TEXT_MAX = 8
 
 
 class ContextOptionsStruct(ctypes.Structure):
-    """gen_context_options, version 1 (include/gen/context.h). No padding."""
+    """gen_context_options, version 2 (include/gen/context.h). No padding."""
     _fields_ = [
         ("version", c_uint32),
         ("log_level", c_int32),
@@ -25,6 +26,7 @@ class ContextOptionsStruct(ctypes.Structure):
         ("generation_devices", c_char * GEN_DEVICES_TEXT_MAX),
         ("db_path", c_char * GEN_PATH_TEXT_MAX),
         ("output_dir", c_char * GEN_PATH_TEXT_MAX),
+        ("gpu_dtype", c_char * GEN_DTYPE_TEXT_MAX),  # version 2
     ]
 
 

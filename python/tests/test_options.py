@@ -25,7 +25,7 @@ def test_defaults_and_set_get():
     assert opts.struct.log_level == 3
     assert set(opts.as_dict()) == set(libgen.Options.names())
     assert {"generation_devices", "db_path", "output_dir", "max_cache_ram",
-            "device_working_mem", "log_level"} <= set(libgen.Options.names())
+            "device_working_mem", "log_level", "gpu_dtype"} <= set(libgen.Options.names())
 
 
 def test_context_reports_normalised_options(tmp_path):
@@ -60,11 +60,26 @@ def test_init_writes_exactly_the_struct():
     """gen_context_options_init fills the mirror and nothing after it."""
     size = ctypes.sizeof(o.ContextOptionsStruct)
     buf = (ctypes.c_uint8 * (size + 64))(*([0xAB] * (size + 64)))
-    assert libgen._lib.gen_context_options_init(buf, 1) == 0
+    assert libgen._lib.gen_context_options_init(buf, o.GEN_CONTEXT_OPTIONS_VERSION) == 0
     s = o.ContextOptionsStruct.from_buffer_copy(bytes(buf[:size]))
-    assert (s.version, s.generation_devices, s.output_dir) == (1, b"auto", b"outputs")
+    assert (s.version, s.generation_devices, s.output_dir) == (2, b"auto", b"outputs")
     assert s.device_working_mem == 3 << 30
+    assert s.gpu_dtype == b"auto"
     assert bytes(buf[size:]) == b"\xab" * 64
+    # version 1 ends where gpu_dtype begins
+    v1_size = o.ContextOptionsStruct.gpu_dtype.offset
+    buf = (ctypes.c_uint8 * size)(*([0xAB] * size))
+    assert libgen._lib.gen_context_options_init(buf, 1) == 0
+    assert bytes(buf[v1_size:]) == b"\xab" * (size - v1_size)
+
+
+def test_gpu_dtype_option():
+    opts = libgen.Options(gpu_dtype="bf16")
+    assert opts["gpu_dtype"] == "bf16"
+    assert opts.struct.gpu_dtype == b"bf16"
+    with pytest.raises(libgen.InvalidArgument, match="not a GPU dtype"):
+        opts.set("gpu_dtype", "float16")
+    assert opts["gpu_dtype"] == "bf16"
 
 
 STRUCTS = {

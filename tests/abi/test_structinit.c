@@ -43,7 +43,7 @@ static void test_context_options_layout(void **state)
     assert_int_equal(offsetof(gen_context_options, version), 0);
     size_t fields = sizeof(uint32_t) + sizeof(int32_t) + 2 * sizeof(uint64_t) +
                     sizeof(gen_log_fn) + sizeof(void *) + GEN_DEVICES_TEXT_MAX +
-                    2 * GEN_PATH_TEXT_MAX;
+                    2 * GEN_PATH_TEXT_MAX + GEN_DTYPE_TEXT_MAX;
     assert_int_equal(sizeof(gen_context_options), fields);
 }
 

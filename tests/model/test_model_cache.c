@@ -75,9 +75,10 @@ struct device_copy {
 };
 
 static gen_status fake_upload(void *ctx, const gen__device *d, void *host_data, uint64_t host_bytes,
-                              void **device_data, uint64_t *device_bytes)
+                              const void *upload_arg, void **device_data, uint64_t *device_bytes)
 {
     (void)ctx;
+    assert_non_null(upload_arg); /* the request's: req() passes its part */
     if (d->kind == GEN_DEVICE_CPU) { /* alias the host copy: zero-copy */
         *device_data = host_data;
         *device_bytes = 0;
@@ -143,7 +144,12 @@ static gen_device_pool *gpu_pool(int n, uint64_t total_each)
 
 static gen__model_request req(const char *key, struct fake_part *part)
 {
-    gen__model_request r = {key, "f16", part->bytes, build_fake, part, 0};
+    gen__model_request r = {.key = key,
+                            .fingerprint = "f16",
+                            .expected_bytes = part->bytes,
+                            .build = build_fake,
+                            .build_user = part,
+                            .upload_arg = part};
     return r;
 }
 
