@@ -17,6 +17,7 @@
 #include <gen/gen.h>
 
 #include "backend/cpu/cpu_internal.h"
+#include "cases.h"
 #include "model/safetensors.h"
 
 #ifndef GEN_FIXTURES_DIR
@@ -40,60 +41,19 @@ static void set(gen_job *job, const char *name, const char *value)
         fail_msg("%s=%s: %s", name, value, gen_last_error_message());
 }
 
-/* The job diffusers ran for one case. */
 static gen_job *job_for_case(json_t *c)
 {
-    gen_job *job = NULL;
-    assert_int_equal(gen_job_create(&job), GEN_OK);
-    char text[512];
-    snprintf(text, sizeof(text), "%s/%s", GEN_FIXTURES_DIR,
-             json_string_value(json_object_get(c, "model")));
-    set(job, "model", text);
-    set(job, "prompt", json_string_value(json_object_get(c, "prompt")));
-    if (json_object_get(c, "negative"))
-        set(job, "negative_prompt", json_string_value(json_object_get(c, "negative")));
-    snprintf(text, sizeof(text), "%lld", (long long)json_integer_value(json_object_get(c, "width")));
-    set(job, "width", text);
-    snprintf(text, sizeof(text), "%lld", (long long)json_integer_value(json_object_get(c, "height")));
-    set(job, "height", text);
-    snprintf(text, sizeof(text), "%lld", (long long)json_integer_value(json_object_get(c, "steps")));
-    set(job, "steps", text);
-    snprintf(text, sizeof(text), "%.17g", json_number_value(json_object_get(c, "guidance")));
-    set(job, "guidance", text);
-    snprintf(text, sizeof(text), "%lld", (long long)json_integer_value(json_object_get(c, "seed")));
-    set(job, "seed", text);
-    const char *sched = json_string_value(json_object_get(c, "sched"));
-    if (strcmp(sched, "dpmpp_2m_karras") == 0) {
-        set(job, "scheduler", "dpmpp_2m");
-        set(job, "karras", "true");
-    } else if (strcmp(sched, "ddim_trailing") == 0) {
-        set(job, "scheduler", "ddim");
-        set(job, "timestep_spacing", "trailing");
-    } else {
-        set(job, "scheduler", sched);
-    }
-    if (json_object_get(c, "clip_skip")) {
-        snprintf(text, sizeof(text), "%lld",
-                 (long long)json_integer_value(json_object_get(c, "clip_skip")));
-        set(job, "clip_skip", text);
-    }
-    if (json_object_get(c, "strength")) {
-        snprintf(text, sizeof(text), "%s/pipeline/init_64.png", GEN_FIXTURES_DIR);
-        set(job, "init_image", text);
-        snprintf(text, sizeof(text), "%.17g", json_number_value(json_object_get(c, "strength")));
-        set(job, "strength", text);
-    }
+    gen_job *job = case_job(c);
+    if (!job)
+        fail_msg("case %s: cannot make its job", json_string_value(json_object_get(c, "name")));
     return job;
 }
 
 static json_t *load_cases(void)
 {
-    char path[512];
-    snprintf(path, sizeof(path), "%s/pipeline/cases.json", GEN_FIXTURES_DIR);
-    json_error_t err;
-    json_t *root = json_load_file(path, 0, &err);
+    json_t *root = cases_load();
     if (!root)
-        fail_msg("%s: %s", path, err.text);
+        fail_msg("cannot read cases.json");
     return root;
 }
 
