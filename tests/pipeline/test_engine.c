@@ -55,8 +55,7 @@ static void test_cpu_devices_compute_in_f32(void **state)
     assert_int_equal(gen__model_open(&model, GEN_FIXTURES_DIR "/tiny-sd15", NULL), GEN_OK);
     gen_device_pool *pool = NULL;
     assert_int_equal(gen_device_pool_create(&pool, "cpu:0,cpu:1"), GEN_OK);
-    const gen__gpu_dtype choices[] = {GEN__GPU_DTYPE_AUTO, GEN__GPU_DTYPE_F16,
-                                      GEN__GPU_DTYPE_BF16};
+    const gen__gpu_dtype choices[] = {GEN__GPU_DTYPE_AUTO, GEN__GPU_DTYPE_F16, GEN__GPU_DTYPE_BF16};
     for (size_t c = 0; c < 3; c++) {
         gen__engine *e = NULL;
         assert_int_equal(gen__engine_create(&e, pool, 0, 0, choices[c], NULL), GEN_OK);
