@@ -45,8 +45,9 @@ typedef struct gen_context_options {
     char output_dir[GEN_PATH_TEXT_MAX]; /* where images are written; default "outputs" */
     /* Version 2. The type CUDA devices store weights and activations in (they
      * always accumulate in f32): "f16", "bf16", or "auto" (default): bf16 for a
-     * model whose UNet is stored in bf16, f16 for every other model. CPU
-     * devices compute in f32 whatever this says. */
+     * model whose UNet is stored in bf16, f16 for every other model. A GPU
+     * before compute capability 8.0 has no bf16 and uses f16. CPU devices
+     * compute in f32 whatever this says. */
     char gpu_dtype[GEN_DTYPE_TEXT_MAX];
 } gen_context_options;
 

@@ -211,7 +211,15 @@ gen__dtype gen__engine_weight_dtype(gen__engine *e, size_t index, const gen__mod
     const gen__device *d = gen__device_pool_at(e->pool, index);
     if (!d || d->kind != GEN_DEVICE_CUDA)
         return GEN__F32;
-    return gen__gpu_dtype_for_model(e->gpu_dtype, gen__model_part_dtype(model, GEN__PART_UNET));
+    gen__dtype dtype =
+        gen__gpu_dtype_for_model(e->gpu_dtype, gen__model_part_dtype(model, GEN__PART_UNET));
+    pthread_mutex_lock(&e->mu);
+    const gen__backend *be = e->backends[index];
+    uint32_t computes = be ? be->compute_dtypes : 0;
+    pthread_mutex_unlock(&e->mu);
+    if (be && !(computes & (1u << dtype)))
+        dtype = GEN__F16; /* bf16 needs compute capability 8.0; f16 runs on every GPU */
+    return dtype;
 }
 
 gen_status gen__engine_backend(gen__engine *e, size_t index, gen__backend **out)

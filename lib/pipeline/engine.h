@@ -54,7 +54,9 @@ void gen__engine_device_lock(gen__engine *engine, size_t index);
 void gen__engine_device_unlock(gen__engine *engine, size_t index);
 
 /* The dtype device `index` stores `model`'s weights and activations in: f32 on
- * CPU; on CUDA f16 or bf16 as the gpu_dtype option says. */
+ * CPU; on CUDA f16 or bf16 as the gpu_dtype option says, f16 where the device
+ * cannot compute in bf16 (before compute capability 8.0). Call it after
+ * gen__engine_backend for that device. */
 gen__dtype gen__engine_weight_dtype(gen__engine *engine, size_t index, const gen__model *model);
 
 /* A model part resident on device `index`, locked until released. `model` is
