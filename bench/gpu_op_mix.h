@@ -392,12 +392,20 @@ static void unet_step_hook(void)
         goto done;
     }
     c.ctx = emb;
+    /* a failing text encoder or VAE is reported and the UNet still timed
+     * (-1 marks a time that could not be measured) */
     bool ok = true;
     double te = sd15_time(sd15_text, &c, 5, &ok);
-    double vae = ok ? sd15_time(sd15_vae, &c, 3, &ok) : 0;
     if (!ok) {
-        sd15_fail("text encoder / vae decode");
-        goto done;
+        sd15_fail("text encoder");
+        te = -1;
+        ok = true;
+    }
+    double vae = sd15_time(sd15_vae, &c, 3, &ok);
+    if (!ok) {
+        sd15_fail("vae decode");
+        vae = -1;
+        ok = true;
     }
     const char *kernels[2] = {"simple", "mma"};
     int ids_k[2] = {GEN__CUDA_ATTENTION_SIMPLE, GEN__CUDA_ATTENTION_MMA};
@@ -408,6 +416,7 @@ static void unet_step_hook(void)
         double unet = sd15_time(sd15_unet, &c, 5, &ok);
         if (!ok) {
             sd15_fail(kernels[k]);
+            ok = true;
             continue;
         }
         gen__backend_mem_info mi;
@@ -415,7 +424,8 @@ static void unet_step_hook(void)
         printf("{\"bench\":\"unet_step\",\"attention\":\"%s\",\"ms\":%.2f,"
                "\"text_encoder_ms\":%.2f,\"vae_decode_ms\":%.2f,\"image_20_steps_s\":%.3f,"
                "\"peak_mib\":%.0f}\n",
-               kernels[k], unet * 1e3, te * 1e3, vae * 1e3, te + 20 * unet + vae,
+               kernels[k], unet * 1e3, te * 1e3, vae * 1e3,
+               te < 0 || vae < 0 ? -1.0 : te + 20 * unet + vae,
                (double)mi.peak_bytes / (1 << 20));
         fflush(stdout);
     }

@@ -328,6 +328,10 @@ static void test_attention(void)
     run_attention(1, 33, 50, 2, 24, 48, false);    /* Dk != Dv */
     run_attention(1, 40, 20, 1, 16, 16, true);     /* causal with Nq > Nk */
     run_attention(2, 1024, 1024, 8, 40, 40, false); /* SD 32x32 self-attention */
+    /* head dims above the fused kernels' limit go through cuBLAS + softmax */
+    run_attention(1, 300, 300, 1, 512, 512, false); /* the VAE's one 512-wide head */
+    run_attention(2, 70, 45, 2, 200, 168, false);   /* batch, heads, Dk != Dv */
+    run_attention(1, 50, 60, 3, 64, 192, false);    /* only Dv above the limit */
 }
 
 /* The same cases through the tensor-core kernel (f16/bf16 on sm_80+). */

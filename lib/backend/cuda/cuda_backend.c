@@ -22,12 +22,16 @@ gen_status gen__cuda_fail(gen__cuda_ctx *c, cudaError_t err, const char *what)
 
 gen_status gen__cublas_fail(gen__cuda_ctx *c, cublasStatus_t st, const char *what)
 {
+    /* a kernel launch that failed inside the library leaves the runtime's last
+     * error set: clear it, or our next launch check would report it */
+    cudaGetLastError();
     gen_status s = st == CUBLAS_STATUS_ALLOC_FAILED ? GEN_EDEVICE_OOM : GEN_EDEVICE;
     return gen__error(s, "%s: %s failed: %s", c->be->name, what, cublasGetStatusString(st));
 }
 
 gen_status gen__cudnn_fail(gen__cuda_ctx *c, cudnnStatus_t st, const char *what)
 {
+    cudaGetLastError(); /* as for cuBLAS */
     gen_status s = st == CUDNN_STATUS_ALLOC_FAILED ? GEN_EDEVICE_OOM : GEN_EDEVICE;
     return gen__error(s, "%s: %s failed: %s", c->be->name, what, cudnnGetErrorString(st));
 }

@@ -117,3 +117,76 @@ gen_status gen__cuda_linear(gen__backend *be, gen__tensor *out, const gen__tenso
             "linear bias kernel");
     return GEN_OK;
 }
+
+/* Attention for head dims above the fused kernels' GEN__ATTN_MAX_DIM (the SD
+ * VAE's mid-block attention: one head of 512): per batch entry and block of
+ * query rows, S = scale * Q K^T for all heads (one strided-batched GEMM, heads
+ * are column offsets of the rows), softmax over each row of S, O = P V into the
+ * output's columns. S is the only working memory: heads * block * nk elements
+ * of the storage dtype, block chosen to keep it near 64 MiB. No causal mask. */
+gen_status gen__cuda_attention_gemm(gen__backend *be, gen__tensor *out, const gen__tensor *q,
+                                    const gen__tensor *k, const gen__tensor *v, int heads,
+                                    float scale)
+{
+    gen__cuda_ctx *c = gen__cuda(be);
+    const int64_t b = q->shape[0], nq = q->shape[1], nk = k->shape[1];
+    const int64_t dk = q->shape[2] / heads, dv = v->shape[2] / heads;
+    const size_t es = gen__dtype_size(out->dtype);
+    int64_t block = (int64_t)(((size_t)64 << 20) / ((size_t)heads * (size_t)nk * es));
+    block = block < 1 ? 1 : block > nq ? nq : block;
+    gen_status st = gen__cuda_enter(c);
+    if (st != GEN_OK)
+        return st;
+    void *s = NULL;
+    st = gen__cache_get(&c->cache, (size_t)heads * (size_t)block * (size_t)nk * es, &s);
+    if (st != GEN_OK)
+        return gen__error_prefix("attention scores: ");
+    for (int64_t bi = 0; bi < b && st == GEN_OK; bi++) {
+        for (int64_t q0 = 0; q0 < nq && st == GEN_OK; q0 += block) {
+            int64_t rows = nq - q0 < block ? nq - q0 : block;
+            gemm_args g = {0};
+            g.ta = false;
+            g.tb = true; /* S[h] [rows, nk] = Q[h] [rows, dk] @ K[h]^T */
+            g.m = rows;
+            g.n = nk;
+            g.k = dk;
+            g.a = (const char *)q->data + (size_t)((bi * nq + q0) * heads * dk) * es;
+            g.b = (const char *)k->data + (size_t)(bi * nk * heads * dk) * es;
+            g.c = s;
+            g.lda = heads * dk;
+            g.ldb = heads * dk;
+            g.ldc = nk;
+            g.stride_a = dk;
+            g.stride_b = dk;
+            g.stride_c = rows * nk;
+            g.batch = heads;
+            g.alpha = scale;
+            g.beta = 0.0f;
+            g.dtype = out->dtype;
+            st = run_gemm(c, &g, "attention scores (cublasGemmEx)");
+            if (st != GEN_OK)
+                break;
+            cudaError_t err = gen__cuk_softmax(c->stream, out->dtype, s, s, heads * rows, nk, 1.0f);
+            if (err != cudaSuccess) {
+                st = gen__cuda_fail(c, err, "attention softmax kernel");
+                break;
+            }
+            g.tb = false; /* O[h] [rows, dv] = P[h] [rows, nk] @ V[h] [nk, dv] */
+            g.n = dv;
+            g.k = nk;
+            g.a = s;
+            g.b = (const char *)v->data + (size_t)(bi * nk * heads * dv) * es;
+            g.c = (char *)out->data + (size_t)((bi * nq + q0) * heads * dv) * es;
+            g.lda = nk;
+            g.ldb = heads * dv;
+            g.ldc = heads * dv;
+            g.stride_a = rows * nk;
+            g.stride_b = dv;
+            g.stride_c = dv;
+            g.alpha = 1.0f;
+            st = run_gemm(c, &g, "attention values (cublasGemmEx)");
+        }
+    }
+    gen__cache_put(&c->cache, s); /* stream order: queued work reads it first */
+    return st;
+}

@@ -83,6 +83,11 @@ gen_status gen__cuda_softmax(gen__backend *be, gen__tensor *out, const gen__tens
 gen_status gen__cuda_attention(gen__backend *be, gen__tensor *out, const gen__tensor *q,
                                const gen__tensor *k, const gen__tensor *v, int heads, float scale,
                                bool causal);
+/* Attention through cuBLAS GEMMs and the softmax kernel (cuda_blas.c), for
+ * head dims the fused kernels do not hold; no causal mask. */
+gen_status gen__cuda_attention_gemm(gen__backend *be, gen__tensor *out, const gen__tensor *q,
+                                    const gen__tensor *k, const gen__tensor *v, int heads,
+                                    float scale);
 gen_status gen__cuda_unary(gen__backend *be, gen__tensor *out, const gen__tensor *x,
                            gen__unary_op op);
 gen_status gen__cuda_geglu(gen__backend *be, gen__tensor *out, const gen__tensor *x);

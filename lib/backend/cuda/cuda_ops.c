@@ -80,10 +80,14 @@ gen_status gen__cuda_attention(gen__backend *be, gen__tensor *out, const gen__te
 {
     gen__cuda_ctx *c = gen__cuda(be);
     int64_t dk = q->shape[2] / heads, dv = v->shape[2] / heads;
-    if (dk > GEN__ATTN_MAX_DIM || dv > GEN__ATTN_MAX_DIM)
+    if (dk > GEN__ATTN_MAX_DIM || dv > GEN__ATTN_MAX_DIM) {
+        /* e.g. the VAE's single 512-wide head: GEMMs + softmax instead */
+        if (!causal)
+            return gen__cuda_attention_gemm(be, out, q, k, v, heads, scale);
         return gen__error(GEN_EUNSUPPORTED,
-                          "%s: attention: head dims %lld/%lld above the kernel's %d", be->name,
-                          (long long)dk, (long long)dv, GEN__ATTN_MAX_DIM);
+                          "%s: attention: causal with head dims %lld/%lld above the kernel's %d",
+                          be->name, (long long)dk, (long long)dv, GEN__ATTN_MAX_DIM);
+    }
     if (q->shape[0] * heads > 65535)
         return gen__error(GEN_EUNSUPPORTED, "%s: attention: batch*heads %lld above 65535",
                           be->name, (long long)(q->shape[0] * heads));

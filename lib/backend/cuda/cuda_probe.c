@@ -28,9 +28,11 @@ gen_status gen__gpu_props_get(int index, gen__gpu_props *out)
 {
     struct cudaDeviceProp prop;
     cudaError_t err = cudaGetDeviceProperties(&prop, index);
-    if (err != cudaSuccess)
+    if (err != cudaSuccess) {
+        cudaGetLastError(); /* or the next kernel launch check reports it */
         return gen__error(GEN_EDEVICE, "cuda:%d: cannot read device properties: %s", index,
                           cudaGetErrorString(err));
+    }
     memset(out, 0, sizeof(*out));
     snprintf(out->name, sizeof(out->name), "%s", prop.name);
     out->total_memory = (uint64_t)prop.totalGlobalMem;
@@ -48,9 +50,11 @@ gen_status gen__gpu_memory(int index, uint64_t *free_bytes, uint64_t *total_byte
     if (err == cudaSuccess)
         err = cudaMemGetInfo(&free_b, &total_b);
     cudaSetDevice(previous);
-    if (err != cudaSuccess)
+    if (err != cudaSuccess) {
+        cudaGetLastError(); /* mem_info runs on the worker too: leave no error for its next launch */
         return gen__error(GEN_EDEVICE, "cuda:%d: cannot read memory: %s", index,
                           cudaGetErrorString(err));
+    }
     *free_bytes = free_b;
     *total_bytes = total_b;
     return GEN_OK;

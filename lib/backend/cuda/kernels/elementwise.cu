@@ -15,7 +15,12 @@ template <typename T> __global__ void fill_k(T *out, int64_t n, float value)
 // Widening that keeps a NaN's sign and payload bits exactly like tensor.h's
 // host conversion (the hardware conversion may return a canonical NaN).
 __device__ __forceinline__ float exact_to_f32(float x) { return x; }
-__device__ __forceinline__ float exact_to_f32(__nv_bfloat16 x) { return to_f32(x); } // a shift
+// An explicit shift: from sm_90 __bfloat162float is cvt.f32.bf16, not a bit
+// move, and a conversion instruction need not keep a NaN's sign and payload.
+__device__ __forceinline__ float exact_to_f32(__nv_bfloat16 x)
+{
+    return __uint_as_float((unsigned)__bfloat16_as_ushort(x) << 16);
+}
 __device__ __forceinline__ float exact_to_f32(__half x)
 {
     unsigned h = __half_as_ushort(x);
