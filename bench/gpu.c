@@ -10,7 +10,9 @@
  *   unet_step  the real lib/pipeline networks on a generated full-size SD1.5
  *              file (zero weights) in f16: UNet step at batch 2, text encoder,
  *              VAE decode 512x512, 20-step image estimate (GEN_BENCH_DIR: where
- *              the 2 GB sparse file goes, default /tmp).
+ *              the 2 GB sparse file goes, default /tmp);
+ *   generate   whole 512x512 20-step images from that file through gen_generate
+ *              on a cuda:N context (first image with loading, warm median).
  * Times are medians of 5 batches of back-to-back calls ended by a sync.
  * Exits 77 when there is no CUDA device. Usage: bench_gpu [device index] */
 #include <math.h>
@@ -42,6 +44,7 @@
 #include "sd_ldm.h"
 
 static gen__backend *be, *be_mma; /* be_mma: tensor-core attention (NULL before sm_80) */
+static int bench_device_index;
 
 static void die(const char *what)
 {
@@ -324,11 +327,13 @@ static void bench_attention(const char *kernel)
     }
 }
 
+#include "gpu_generate.h"
 #include "gpu_op_mix.h"
 
 int main(int argc, char **argv)
 {
     int index = argc > 1 ? atoi(argv[1]) : 0;
+    bench_device_index = index;
     const char *why = NULL;
     if (gen__gpu_count(&why) == 0) {
         printf("{\"bench\":\"gpu\",\"skipped\":\"no CUDA device: %s\"}\n", why ? why : "none");

@@ -440,5 +440,7 @@ done:
     for (int p = 0; p < GEN__PART_COUNT; p++)
         gen__device_weights_release(dw[p]);
     gen__model_close(m);
+    if (m) /* the file is good: whole images from it through the public API */
+        generate_images_hook(path, bench_device_index);
     remove(path);
 }
