@@ -2,10 +2,16 @@
  * "no device" as an error code, so this works (count 0) on build machines. */
 #include "backend/gpu_probe.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wundef"
+#include <cuda.h> /* types only: the two driver calls are looked up through the runtime */
 #include <cuda_runtime_api.h>
+#pragma GCC diagnostic pop
 
 #include "core/error.h"
 
@@ -41,15 +47,49 @@ gen_status gen__gpu_props_get(int index, gen__gpu_props *out)
     return GEN_OK;
 }
 
+/* The calling thread's context is saved and restored exactly (none stays
+ * none) with the driver's cuCtxGetCurrent/cuCtxSetCurrent, found through the
+ * runtime so that nothing links libcuda. Switching back with cudaSetDevice
+ * instead would make device 0 current on a thread that had no device, and
+ * create a context there: hundreds of MiB on a GPU this process may not even
+ * use, for every process of a one-process-per-GPU deployment that asks. */
+typedef CUresult (*ctx_get_fn)(CUcontext *);
+typedef CUresult (*ctx_set_fn)(CUcontext);
+static ctx_get_fn ctx_get;
+static ctx_set_fn ctx_set;
+static pthread_once_t ctx_fns_once = PTHREAD_ONCE_INIT;
+
+static void find_ctx_fns(void)
+{
+    void *get = NULL, *set = NULL;
+    enum cudaDriverEntryPointQueryResult qg = cudaDriverEntryPointSymbolNotFound, qs = qg;
+    if (cudaGetDriverEntryPointByVersion("cuCtxGetCurrent", &get, 4000, cudaEnableDefault, &qg) ==
+            cudaSuccess &&
+        cudaGetDriverEntryPointByVersion("cuCtxSetCurrent", &set, 4000, cudaEnableDefault, &qs) ==
+            cudaSuccess &&
+        qg == cudaDriverEntryPointSuccess && qs == cudaDriverEntryPointSuccess && get && set) {
+        ctx_get = (ctx_get_fn)get;
+        ctx_set = (ctx_set_fn)set;
+    }
+    cudaGetLastError(); /* no driver: fall back to cudaGetDevice/cudaSetDevice */
+}
+
 gen_status gen__gpu_memory(int index, uint64_t *free_bytes, uint64_t *total_bytes)
 {
+    pthread_once(&ctx_fns_once, find_ctx_fns);
+    CUcontext saved = NULL;
+    bool exact = ctx_get && ctx_set && ctx_get(&saved) == CUDA_SUCCESS;
     int previous = 0;
-    cudaGetDevice(&previous);
+    if (!exact)
+        cudaGetDevice(&previous);
     cudaError_t err = cudaSetDevice(index);
     size_t free_b = 0, total_b = 0;
     if (err == cudaSuccess)
         err = cudaMemGetInfo(&free_b, &total_b);
-    cudaSetDevice(previous);
+    if (exact)
+        ctx_set(saved);
+    else
+        cudaSetDevice(previous);
     if (err != cudaSuccess) {
         cudaGetLastError(); /* mem_info runs on the worker too: leave no error for its next launch */
         return gen__error(GEN_EDEVICE, "cuda:%d: cannot read memory: %s", index,
