@@ -6,8 +6,10 @@
  *    f32; both sides get the same inputs from the diffusers fixture, rounded to
  *    the dtype): text encoder (clip_skip included), UNet at the case's first
  *    timestep (CFG batch 2 or 1), VAE decode, VAE encode (img2img). Relative
- *    L2 limits: f32 1e-4, f16 2e-2, bf16 5e-2 (a whole network accumulates
- *    the rounding of each op, whose own limits are 1e-5 / 1e-2 / 2e-2).
+ *    L2 limits: f32 1e-4, f16 1e-2 (DESIGN.md's per-stage figure), bf16 5e-2:
+ *    rounding the tiny models' weights to bf16 alone already costs up to
+ *    1.3e-2 (the self-test's "bf16w" rows measure it on the CPU; the weights
+ *    are exact in f16, so "f16w" shows 0).
  * 2. Whole images through the public API: gen_generate on the CUDA device with
  *    gpu_dtype f16 and bf16 against the same job on a CPU device. Limits on the
  *    mean absolute pixel difference: f32 0.5, f16 3, bf16 6 (of 255); max and
@@ -19,7 +21,8 @@
  * Exits 77 without a CUDA device, 1 if a check failed. Usage:
  *   test_gpu_pipeline [device index]
  *   test_gpu_pipeline --cpu-as-gpu   (a second CPU backend and device cpu:1 in
- *                                     the GPU's place: the harness self-test) */
+ *                                     the GPU's place: the harness self-test,
+ *                                     plus the cost of f16/bf16 weights alone) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +41,7 @@
 #include "pipeline/vae.h"
 #include "pipeline/weights.h"
 #include "pipeline/weights_model.h"
+#include "pipeline/weights_share.h"
 
 #ifndef GEN_FIXTURES_DIR
 #error GEN_FIXTURES_DIR must be defined by the build
@@ -77,23 +81,29 @@ typedef struct host_model {
 
 typedef struct nets {
     gen__backend *be;
-    gen__dtype dtype;
+    gen__dtype dtype;  /* stored and computed in */
+    gen__dtype values; /* what the weights and inputs are rounded to (= dtype on a GPU) */
+    char label[8];     /* the dtype column: "f16", or "f16w" for rounded values only */
     gen__device_weights *dw[GEN__PART_COUNT];
     gen__text_encoder *te;
     gen__unet *unet;
     gen__vae *vae;
 } nets;
 
-static void host_model_open(host_model *h, const char *name)
+/* The model's host weights, every tensor rounded to `values` (F32: as stored). */
+static void host_model_open(host_model *h, const char *name, gen__dtype values)
 {
     char path[512];
     snprintf(path, sizeof(path), "%s/%s", GEN_FIXTURES_DIR, name);
     memset(h, 0, sizeof(*h));
     if (gen__model_open(&h->model, path, NULL) != GEN_OK)
         fatal(path);
-    for (int p = 0; p < GEN__PART_COUNT; p++)
+    for (int p = 0; p < GEN__PART_COUNT; p++) {
         if (gen__host_weights_from_model(&h->hw[p], h->model, (gen__part)p) != GEN_OK)
             fatal(path);
+        if (values != GEN__F32 && gen__host_weights_to_dtype(&h->hw[p], h->hw[p], values) != GEN_OK)
+            fatal(path);
+    }
 }
 
 static void host_model_close(host_model *h)
@@ -113,11 +123,15 @@ static void nets_close(nets *n)
     memset(n, 0, sizeof(*n));
 }
 
-static gen_status nets_open(nets *n, const host_model *h, gen__backend *be, gen__dtype dtype)
+static gen_status nets_open(nets *n, const host_model *h, gen__backend *be, gen__dtype dtype,
+                            gen__dtype values)
 {
     memset(n, 0, sizeof(*n));
     n->be = be;
     n->dtype = dtype;
+    n->values = values;
+    snprintf(n->label, sizeof(n->label), "%s%s", gen__dtype_name(values),
+             values != dtype ? "w" : "");
     gen_status st = GEN_OK;
     for (int p = 0; st == GEN_OK && p < GEN__PART_COUNT; p++)
         st = gen__device_weights_upload(&n->dw[p], h->hw[p], be, dtype);
@@ -183,7 +197,7 @@ static void round_to(float *data, size_t n, gen__dtype dtype)
 
 static double stage_limit(gen__dtype dt)
 {
-    return dt == GEN__F32 ? 1e-4 : dt == GEN__F16 ? 2e-2 : 5e-2;
+    return dt == GEN__F32 ? 1e-4 : dt == GEN__F16 ? 1e-2 : 5e-2;
 }
 
 /* Relative L2 error of `g` against `c` (NaN anywhere makes it NaN); -1 with
@@ -214,7 +228,7 @@ static double rel_l2(const gen__tensor *g, const gen__tensor *c, char *why, size
 }
 
 /* GPU output `g` (or the error that stopped it: st) against CPU output `c`. */
-static void compare(const char *stage, const char *label, gen__dtype dt, gen_status st,
+static void compare(const char *stage, const char *label, const nets *n, gen_status st,
                     const gen__tensor *g, const gen__tensor *c)
 {
     char why[600] = "";
@@ -223,7 +237,7 @@ static void compare(const char *stage, const char *label, gen__dtype dt, gen_sta
         snprintf(why, sizeof(why), "%s: %s", gen_status_string(st), gen_last_error_message());
     else
         err = rel_l2(g, c, why, sizeof(why));
-    result(stage, gen__dtype_name(dt), label, err, stage_limit(dt), why[0] ? why : NULL);
+    result(stage, n->label, label, err, stage_limit(n->values), why[0] ? why : NULL);
     if (st != GEN_OK && gen__backend_synchronize(gpu) != GEN_OK)
         fatal("the device is unusable after the failure");
 }
@@ -294,7 +308,7 @@ static void stage_text(const nets *g, const nets *c, const stage_case *k)
             gen__text_encoder_forward(g->te, &go, ids.ids, 1, (int)ids.shape[1], k->clip_skip);
         char label[128];
         snprintf(label, sizeof(label), "%s %s", k->name, w ? "uncond" : "cond");
-        compare("text_encoder", label, g->dtype, st, &go, &co);
+        compare("text_encoder", label, g, st, &go, &co);
         gen__tensor_free(&go);
         gen__tensor_free(&co);
         fx_free(&ids);
@@ -330,8 +344,8 @@ static void stage_unet(const nets *g, const nets *c, const stage_case *k)
     int64_t ctx_shape[3];
     float *ctx = context_for(k, in.shape[0], ctx_shape);
     size_t ctx_n = (size_t)(ctx_shape[0] * ctx_shape[1] * ctx_shape[2]);
-    round_to(in.f, in.numel, g->dtype);
-    round_to(ctx, ctx_n, g->dtype);
+    round_to(in.f, in.numel, g->values);
+    round_to(ctx, ctx_n, g->values);
     float t[2] = {k->t0, k->t0};
     gen__tensor cx, cc, co = GEN__TENSOR_EMPTY, gx = GEN__TENSOR_EMPTY, gc = GEN__TENSOR_EMPTY,
                         go = GEN__TENSOR_EMPTY;
@@ -347,8 +361,8 @@ static void stage_unet(const nets *g, const nets *c, const stage_case *k)
     char label[128];
     snprintf(label, sizeof(label), "%s t=%.0f batch %lld", k->name, (double)k->t0,
              (long long)in.shape[0]);
-    compare("unet", label, g->dtype, st, &go, &co);
-    if (self_test && st == GEN_OK) {
+    compare("unet", label, g, st, &go, &co);
+    if (self_test && g->values == GEN__F32 && st == GEN_OK) {
         /* Control: the comparison must see a real difference (here the UNet
          * 10 timesteps later), or the zero errors above would prove nothing. */
         gen__tensor later = GEN__TENSOR_EMPTY;
@@ -358,8 +372,8 @@ static void stage_unet(const nets *g, const nets *c, const stage_case *k)
                          ? rel_l2(&later, &co, why, sizeof(why))
                          : -1.0;
         printf("CONTROL unet at t-10 vs t: rel L2 %.3e\n", err);
-        result("control_detects", gen__dtype_name(g->dtype), k->name,
-               err > stage_limit(g->dtype) ? 0 : 1, 0.5, err < 0 ? "cannot compare" : NULL);
+        result("control_detects", g->label, k->name, err > stage_limit(g->values) ? 0 : 1, 0.5,
+               err < 0 ? "cannot compare" : NULL);
         gen__tensor_free(&later);
     }
     gen__tensor *all[] = {&cx, &cc, &co, &gx, &gc, &go};
@@ -374,7 +388,7 @@ static void stage_vae(const nets *g, const nets *c, const stage_case *k)
     fx lat;
     if (!fx_get(k->file, "latents_final", &lat))
         fatal("fixture without latents_final");
-    round_to(lat.f, lat.numel, g->dtype);
+    round_to(lat.f, lat.numel, g->values);
     gen__tensor cz, ci = GEN__TENSOR_EMPTY, gz = GEN__TENSOR_EMPTY, gi = GEN__TENSOR_EMPTY;
     if (upload_as(&cz, c->be, GEN__F32, lat.f, lat.ndim, lat.shape) != GEN_OK ||
         gen__vae_decode(c->vae, &ci, &cz) != GEN_OK)
@@ -382,7 +396,7 @@ static void stage_vae(const nets *g, const nets *c, const stage_case *k)
     gen_status st = upload_as(&gz, g->be, g->dtype, lat.f, lat.ndim, lat.shape);
     if (st == GEN_OK)
         st = gen__vae_decode(g->vae, &gi, &gz);
-    compare("vae_decode", k->name, g->dtype, st, &gi, &ci);
+    compare("vae_decode", k->name, g, st, &gi, &ci);
     gen__tensor *all[] = {&cz, &ci, &gz, &gi};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         gen__tensor_free(all[i]);
@@ -391,7 +405,7 @@ static void stage_vae(const nets *g, const nets *c, const stage_case *k)
     fx img;
     if (!k->img2img || !fx_get(k->file, "init_image", &img))
         return;
-    round_to(img.f, img.numel, g->dtype);
+    round_to(img.f, img.numel, g->values);
     gen__tensor cx, cm = GEN__TENSOR_EMPTY, cs = GEN__TENSOR_EMPTY, gx = GEN__TENSOR_EMPTY,
                     gm = GEN__TENSOR_EMPTY, gs = GEN__TENSOR_EMPTY;
     if (upload_as(&cx, c->be, GEN__F32, img.f, img.ndim, img.shape) != GEN_OK ||
@@ -400,30 +414,36 @@ static void stage_vae(const nets *g, const nets *c, const stage_case *k)
     st = upload_as(&gx, g->be, g->dtype, img.f, img.ndim, img.shape);
     if (st == GEN_OK)
         st = gen__vae_encode(g->vae, &gm, &gs, &gx);
-    compare("vae_encode_mean", k->name, g->dtype, st, &gm, &cm);
-    compare("vae_encode_std", k->name, g->dtype, st, &gs, &cs);
+    compare("vae_encode_mean", k->name, g, st, &gm, &cm);
+    compare("vae_encode_std", k->name, g, st, &gs, &cs);
     gen__tensor *enc[] = {&cx, &cm, &cs, &gx, &gm, &gs};
     for (size_t i = 0; i < sizeof(enc) / sizeof(enc[0]); i++)
         gen__tensor_free(enc[i]);
     fx_free(&img);
 }
 
-static void run_stages(json_t *cases, gen__dtype dt)
+/* Every case's stages with the GPU side computing in `dt` on weights and
+ * inputs rounded to `values` (= dt, except in the self-test's emulation). */
+static void run_stages(json_t *cases, gen__dtype dt, gen__dtype values)
 {
     static const char *const models[] = {"tiny-sd15", "tiny-sd2v"};
     for (size_t m = 0; m < 2; m++) {
-        host_model h;
-        host_model_open(&h, models[m]);
+        host_model h, hr;
+        host_model_open(&h, models[m], GEN__F32);
+        if (values != GEN__F32)
+            host_model_open(&hr, models[m], values);
         nets c, g;
-        if (nets_open(&c, &h, cpu, GEN__F32) != GEN_OK)
+        if (nets_open(&c, &h, cpu, GEN__F32, GEN__F32) != GEN_OK)
             fatal("CPU networks");
-        gen_status st = nets_open(&g, &h, gpu, dt);
+        gen_status st = nets_open(&g, values != GEN__F32 ? &hr : &h, gpu, dt, values);
         if (st != GEN_OK) {
             char text[600];
             snprintf(text, sizeof(text), "%s: %s", gen_status_string(st), gen_last_error_message());
             result("load", gen__dtype_name(dt), models[m], INFINITY, 0, text);
             nets_close(&c);
             host_model_close(&h);
+            if (values != GEN__F32)
+                host_model_close(&hr);
             continue;
         }
         size_t i;
@@ -448,6 +468,8 @@ static void run_stages(json_t *cases, gen__dtype dt)
         nets_close(&g);
         nets_close(&c);
         host_model_close(&h);
+        if (values != GEN__F32)
+            host_model_close(&hr);
     }
 }
 
@@ -544,7 +566,14 @@ int main(int argc, char **argv)
             printf("SKIP dtype %s (not computed by this device)\n", gen__dtype_name(dt));
             continue;
         }
-        run_stages(cases, dt);
+        run_stages(cases, dt, dt);
+    }
+    if (self_test) {
+        /* What rounding the weights and inputs to f16 / bf16 alone costs, on
+         * the CPU: the share of the GPU limits that storage takes, the rest
+         * being the GPU's own rounding of intermediate results. */
+        run_stages(cases, GEN__F32, GEN__F16);
+        run_stages(cases, GEN__F32, GEN__BF16);
     }
     /* The engine makes its own backends: these are done. */
     bool bf16 = !self_test && (gpu->compute_dtypes & (1u << GEN__BF16));
