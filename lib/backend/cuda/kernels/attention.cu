@@ -26,7 +26,7 @@ __global__ void __launch_bounds__(kAttnThreads)
     attention_k(T *out, const T *q, const T *k, const T *v, int64_t nq, int64_t nk, int heads,
                 int dk, int dv, float scale_log2, bool causal)
 {
-    extern __shared__ float smem[];
+    GEN__DYNAMIC_SMEM(float, smem);
     float *qs = smem;                  // [kBQ][dk]
     float *ks = qs + kBQ * dk;         // [kBK][dk + 1]
     float *vs = ks + kBK * (dk + 1);   // [kBK][dv]
@@ -147,7 +147,7 @@ cudaError_t launch(cudaStream_t s, T *out, const T *q, const T *k, const T *v, i
     }
     dim3 grid((unsigned)((nq + kBQ - 1) / kBQ), (unsigned)(b * heads));
     const float log2e = 1.4426950408889634f;
-    attention_k<T, VC><<<grid, kAttnThreads, smem, s>>>(out, q, k, v, nq, nk, heads, dk, dv,
+    launch_kernel(attention_k<T, VC>, grid, kAttnThreads, smem, s, out, q, k, v, nq, nk, heads, dk, dv,
                                                         scale * log2e, causal);
     return cudaGetLastError();
 }

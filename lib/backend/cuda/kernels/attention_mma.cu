@@ -46,7 +46,9 @@ __device__ __forceinline__ void mma16816(float *c, const uint32_t *a, uint32_t b
 template <>
 __device__ __forceinline__ void mma16816<__half>(float *c, const uint32_t *a, uint32_t b0, uint32_t b1)
 {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if defined(GEN_CUDA_EMU)
+    gen_emu::mma16816(false, c, a, b0, b1);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
                  "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
@@ -60,7 +62,9 @@ template <>
 __device__ __forceinline__ void mma16816<__nv_bfloat16>(float *c, const uint32_t *a, uint32_t b0,
                                                         uint32_t b1)
 {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if defined(GEN_CUDA_EMU)
+    gen_emu::mma16816(true, c, a, b0, b1);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
                  "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
@@ -79,7 +83,7 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
 {
     constexpr int KT = MAXD / 16; // k-steps of S = Q K^T
     constexpr int VN = MAXD / 8;  // n8 tiles of O
-    extern __shared__ __align__(16) unsigned char smem_raw[];
+    GEN__DYNAMIC_SMEM(unsigned char, smem_raw);
     T *qs = reinterpret_cast<T *>(smem_raw);
     const int qld = dkp + 8, kld = dkp + 8, vld = dvp + 8; // +8: rotate banks between rows
     T *ks = qs + kMmaBQ * qld;
@@ -251,7 +255,7 @@ cudaError_t launch_mma(cudaStream_t s, T *out, const T *q, const T *k, const T *
     }
     dim3 grid((unsigned)((nq + kMmaBQ - 1) / kMmaBQ), (unsigned)(b * heads));
     const float log2e = 1.4426950408889634f;
-    attention_mma_k<T, MAXD><<<grid, kMmaWarps * 32, smem, s>>>(out, q, k, v, nq, nk, heads, dk, dv,
+    launch_kernel(attention_mma_k<T, MAXD>, grid, kMmaWarps * 32, smem, s, out, q, k, v, nq, nk, heads, dk, dv,
                                                                 dkp, dvp, scale * log2e, causal);
     return cudaGetLastError();
 }

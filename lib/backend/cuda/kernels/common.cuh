@@ -65,6 +65,28 @@ template <typename F> cudaError_t dispatch(int dtype, F &&f)
     return cudaGetLastError();
 }
 
+// Every launch goes through here: kernel<<<grid, block, smem, s>>>(args) on
+// the GPU; built for the CPU emulator (tests/backend/cuda_emu, GEN_CUDA_EMU)
+// the same kernel body runs there, thread by thread.
+template <typename... P, typename... A>
+inline void launch_kernel(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+                          A... args)
+{
+#ifdef GEN_CUDA_EMU
+    (void)s;
+    gen_emu::launch(grid, block, smem, (const void *)kernel, [=]() { kernel(args...); });
+#else
+    kernel<<<grid, block, smem, s>>>(args...);
+#endif
+}
+
+// The kernel's dynamic shared memory, 16-byte aligned.
+#ifdef GEN_CUDA_EMU
+#define GEN__DYNAMIC_SMEM(type, name) type *name = reinterpret_cast<type *>(gen_emu::dynamic_smem())
+#else
+#define GEN__DYNAMIC_SMEM(type, name) extern __shared__ __align__(16) type name[]
+#endif
+
 // Blocks for a grid-stride loop over n elements.
 inline unsigned grid_for(int64_t n, int threads = kThreads)
 {

@@ -84,7 +84,7 @@ extern "C" cudaError_t gen__cuk_upsample2x(cudaStream_t s, int dtype, void *out,
     int64_t n = nc * 4 * h * w;
     return dispatch(dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        upsample2x_k<T><<<grid_for(n), kThreads, 0, s>>>((T *)out, (const T *)x, n, h, w);
+        launch_kernel(upsample2x_k<T>, grid_for(n), kThreads, 0, s, (T *)out, (const T *)x, n, h, w);
     });
 }
 
@@ -95,7 +95,7 @@ extern "C" cudaError_t gen__cuk_pad2d(cudaStream_t s, int dtype, void *out, cons
     int64_t n = nc * (h + top + bottom) * (w + left + right);
     return dispatch(dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        pad2d_k<T><<<grid_for(n), kThreads, 0, s>>>((T *)out, (const T *)x, n, h, w, top, bottom,
+        launch_kernel(pad2d_k<T>, grid_for(n), kThreads, 0, s, (T *)out, (const T *)x, n, h, w, top, bottom,
                                                      left, right);
     });
 }
@@ -106,7 +106,7 @@ extern "C" cudaError_t gen__cuk_concat(cudaStream_t s, int dtype, void *out, con
     int64_t n = outer * (wa + wb);
     return dispatch(dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        concat_k<T><<<grid_for(n), kThreads, 0, s>>>((T *)out, (const T *)a, (const T *)b, n, wa, wb);
+        launch_kernel(concat_k<T>, grid_for(n), kThreads, 0, s, (T *)out, (const T *)a, (const T *)b, n, wa, wb);
     });
 }
 
@@ -118,7 +118,7 @@ extern "C" cudaError_t gen__cuk_transpose(cudaStream_t s, int dtype, void *out, 
               clamp_grid(batch, 65535));
     return dispatch(dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        transpose_k<T><<<grid, block, 0, s>>>((T *)out, (const T *)x, batch, p, q);
+        launch_kernel(transpose_k<T>, grid, block, 0, s, (T *)out, (const T *)x, batch, p, q);
     });
 }
 
@@ -127,7 +127,7 @@ extern "C" cudaError_t gen__cuk_embedding(cudaStream_t s, int dtype, void *out, 
 {
     return dispatch(dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        embedding_k<T><<<grid_for(rows * d), kThreads, 0, s>>>((T *)out, (const T *)table, ids,
+        launch_kernel(embedding_k<T>, grid_for(rows * d), kThreads, 0, s, (T *)out, (const T *)table, ids,
                                                                rows, d);
     });
 }

@@ -106,7 +106,7 @@ extern "C" cudaError_t gen__cuk_group_norm(cudaStream_t s, int dtype, void *out,
         return cudaErrorInvalidValue;
     return dispatch(dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        group_norm_k<T><<<(unsigned)blocks, kNormThreads, 0, s>>>(
+        launch_kernel(group_norm_k<T>, (unsigned)blocks, kNormThreads, 0, s, 
             (T *)out, (const T *)x, (const T *)gamma, (const T *)beta, c, spatial, groups, eps, silu);
     });
 }
@@ -119,7 +119,7 @@ extern "C" cudaError_t gen__cuk_layer_norm(cudaStream_t s, int dtype, void *out,
         return cudaErrorInvalidValue;
     return dispatch(dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        layer_norm_k<T><<<(unsigned)rows, row_threads(d), 0, s>>>(
+        launch_kernel(layer_norm_k<T>, (unsigned)rows, row_threads(d), 0, s, 
             (T *)out, (const T *)x, (const T *)gamma, (const T *)beta, d, eps);
     });
 }
@@ -131,6 +131,6 @@ extern "C" cudaError_t gen__cuk_softmax(cudaStream_t s, int dtype, void *out, co
         return cudaErrorInvalidValue;
     return dispatch(dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        softmax_k<T><<<(unsigned)rows, row_threads(n), 0, s>>>((T *)out, (const T *)x, n, scale);
+        launch_kernel(softmax_k<T>, (unsigned)rows, row_threads(n), 0, s, (T *)out, (const T *)x, n, scale);
     });
 }

@@ -1,0 +1,4 @@
+// lib/backend/cuda/kernels/attention.cu on the CPU emulator (cuda_emu.h).
+#include "cuda_emu.h"
+
+#include "backend/cuda/kernels/attention.cu"
