@@ -77,7 +77,9 @@ GEN_API gen_status gen_context_options_set(gen_context_options *opts, const char
 GEN_API gen_status gen_context_options_set_from_env(gen_context_options *opts);
 
 /* Write the current value of option `name` as text into buf (NUL-terminated).
- * GEN_EINVAL if buf is too small (the text is not truncated silently). */
+ * For an option newer than the struct's version, the default (what a context
+ * made from the struct uses). GEN_EINVAL if buf is too small (the text is not
+ * truncated silently). */
 GEN_API gen_status gen_context_options_get(const gen_context_options *opts, const char *name,
                                            char *buf, size_t buf_size);
 
@@ -96,7 +98,9 @@ GEN_API gen_status gen_context_create(gen_context **out, const gen_context_optio
 GEN_API void gen_context_destroy(gen_context *ctx);
 
 /* The options the context runs with (values after validation and
- * normalisation, e.g. generation_devices de-duplicated). Owned by the context. */
+ * normalisation, e.g. generation_devices de-duplicated). Owned by the context.
+ * Its version is the one the context was created with, so a program may copy
+ * it into its own gen_context_options. */
 GEN_API const gen_context_options *gen_context_get_options(const gen_context *ctx);
 
 /* The devices the context runs on (resolved from generation_devices at

@@ -43,6 +43,11 @@ GEN_API gen_status gen_context_create(gen_context **out, const gen_context_optio
         return gen__error(GEN_ENOMEM, "gen_context_create: cannot allocate %zu bytes",
                           sizeof(*ctx));
     ctx->options = options;
+    /* gen_context_get_options hands this back, and a program built against
+     * an older header may copy it into its own, shorter struct: the version
+     * must then be the program's (the library's copy still has every field). */
+    if (opts)
+        memcpy(&ctx->options.version, opts, sizeof(ctx->options.version));
     ctx->logger.fn = options.log_fn;
     ctx->logger.user_data = options.log_user_data;
     ctx->logger.level = (gen_log_level)options.log_level;

@@ -259,9 +259,11 @@ GEN_API gen_status gen_context_options_get(const gen_context_options *opts, cons
     const struct option_def *def = find_option(name);
     if (!def)
         return unknown_option(name);
-    if (def->since_version > opts->version) /* the field is past the caller's struct */
-        return gen__error(GEN_EVERSION, "%s: needs options version %u, the struct has %u", name,
-                          (unsigned)def->since_version, (unsigned)opts->version);
+    /* An option newer than the caller's struct is past its end: report the
+     * default, which is what a context made from that struct uses. */
+    const gen_context_options defaults = GEN_CONTEXT_OPTIONS_INIT;
+    if (def->since_version > opts->version)
+        opts = &defaults;
     char text[GEN_PATH_TEXT_MAX];
     def->get(opts, text, sizeof(text));
     size_t len = strlen(text);
