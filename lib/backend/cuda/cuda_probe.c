@@ -97,7 +97,7 @@ static void find_driver_fns(void)
     cudaGetLastError(); /* no driver: the fallback below */
 }
 
-/* true when the driver path answered (*ok says whether the read worked) */
+/* true when the driver path was tried (*ok: whether it read the memory) */
 static bool memory_by_driver(int index, size_t *free_b, size_t *total_b, bool *ok)
 {
     pthread_once(&drv_once, find_driver_fns);
@@ -125,10 +125,7 @@ gen_status gen__gpu_memory(int index, uint64_t *free_bytes, uint64_t *total_byte
 {
     size_t free_b = 0, total_b = 0;
     bool ok = false;
-    if (memory_by_driver(index, &free_b, &total_b, &ok)) {
-        if (!ok)
-            return gen__error(GEN_EDEVICE, "cuda:%d: cannot read memory (driver)", index);
-    } else {
+    if (!memory_by_driver(index, &free_b, &total_b, &ok) || !ok) { /* the runtime's way then */
         int previous = 0;
         cudaGetDevice(&previous);
         cudaError_t err = cudaSetDevice(index);
