@@ -134,15 +134,17 @@ gen_status gen__gpu_dtype_parse(const char *name, const char *text, gen__gpu_dty
                       text);
 }
 
-gen__dtype gen__gpu_dtype_for_model(gen__gpu_dtype choice, gen__st_dtype unet_dtype)
+gen__dtype gen__gpu_dtype_for_device(gen__gpu_dtype choice, gen__st_dtype unet_dtype,
+                                     uint32_t compute_dtypes)
 {
-    switch (choice) {
-    case GEN__GPU_DTYPE_F16: return GEN__F16;
-    case GEN__GPU_DTYPE_BF16: return GEN__BF16;
-    case GEN__GPU_DTYPE_AUTO: break;
-    }
-    /* A bf16 model keeps bf16's range; f16 has 3 more mantissa bits for the rest. */
-    return unet_dtype == GEN__ST_BF16 ? GEN__BF16 : GEN__F16;
+    gen__dtype dtype = GEN__F16;
+    if (choice == GEN__GPU_DTYPE_BF16)
+        dtype = GEN__BF16;
+    else if (choice == GEN__GPU_DTYPE_AUTO && unet_dtype == GEN__ST_BF16)
+        dtype = GEN__BF16; /* a bf16 model keeps bf16's range; f16 has 3 more mantissa bits */
+    if (!(compute_dtypes & (1u << dtype)))
+        dtype = GEN__F16; /* bf16 needs compute capability 8.0; f16 runs on every GPU */
+    return dtype;
 }
 
 gen_status gen__engine_create(gen__engine **out, const gen_device_pool *pool,
@@ -211,15 +213,13 @@ gen__dtype gen__engine_weight_dtype(gen__engine *e, size_t index, const gen__mod
     const gen__device *d = gen__device_pool_at(e->pool, index);
     if (!d || d->kind != GEN_DEVICE_CUDA)
         return GEN__F32;
-    gen__dtype dtype =
-        gen__gpu_dtype_for_model(e->gpu_dtype, gen__model_part_dtype(model, GEN__PART_UNET));
     pthread_mutex_lock(&e->mu);
     const gen__backend *be = e->backends[index];
-    uint32_t computes = be ? be->compute_dtypes : 0;
+    /* no backend yet (callers make it first): assume f16 and bf16 */
+    uint32_t computes = be ? be->compute_dtypes : (1u << GEN__F16) | (1u << GEN__BF16);
     pthread_mutex_unlock(&e->mu);
-    if (be && !(computes & (1u << dtype)))
-        dtype = GEN__F16; /* bf16 needs compute capability 8.0; f16 runs on every GPU */
-    return dtype;
+    return gen__gpu_dtype_for_device(e->gpu_dtype, gen__model_part_dtype(model, GEN__PART_UNET),
+                                     computes);
 }
 
 gen_status gen__engine_backend(gen__engine *e, size_t index, gen__backend **out)

@@ -32,8 +32,11 @@ typedef enum gen__gpu_dtype {
 /* "auto", "f16" or "bf16"; GEN_EINVAL naming `name` and the choices otherwise. */
 gen_status gen__gpu_dtype_parse(const char *name, const char *text, gen__gpu_dtype *out);
 
-/* The dtype a CUDA device uses for a model whose UNet is stored as `unet_dtype`. */
-gen__dtype gen__gpu_dtype_for_model(gen__gpu_dtype choice, gen__st_dtype unet_dtype);
+/* The dtype a CUDA device uses for a model whose UNet is stored as
+ * `unet_dtype`, given the dtypes its backend computes in (bits 1u << dtype):
+ * the choice, or f16 where bf16 is missing (before compute capability 8.0). */
+gen__dtype gen__gpu_dtype_for_device(gen__gpu_dtype choice, gen__st_dtype unet_dtype,
+                                     uint32_t compute_dtypes);
 
 gen_status gen__engine_create(gen__engine **out, const gen_device_pool *pool,
                               uint64_t max_cache_ram, uint64_t working_mem,

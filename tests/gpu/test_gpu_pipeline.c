@@ -34,6 +34,7 @@
 #include "backend/backend.h"
 #include "backend/cuda_backend.h"
 #include "backend/gpu_probe.h"
+#include "context/context_internal.h"
 #include "model/model.h"
 #include "model/safetensors.h"
 #include "pipeline/text_encoder.h"
@@ -510,7 +511,12 @@ static void run_images(json_t *cases, const char *gpu_dtype)
             fatal("CPU image");
         gen_status st = gen_generate(&gi, gctx, 0, job, NULL, NULL);
         char label[160], text[600];
-        if (st != GEN_OK) {
+        if (st == GEN_OK && (gen_image_width(gi) != gen_image_width(ci) ||
+                             gen_image_height(gi) != gen_image_height(ci))) {
+            snprintf(text, sizeof(text), "image is %dx%d, the CPU's %dx%d", gen_image_width(gi),
+                     gen_image_height(gi), gen_image_width(ci), gen_image_height(ci));
+            result("image_mean_abs", dname, name, INFINITY, limit, text);
+        } else if (st != GEN_OK) {
             snprintf(text, sizeof(text), "%s: %s", gen_status_string(st), gen_last_error_message());
             result("image_mean_abs", dname, name, INFINITY, limit, text);
         } else {
@@ -532,6 +538,19 @@ static void run_images(json_t *cases, const char *gpu_dtype)
         gen_image_destroy(ci);
         gen_job_destroy(job);
     }
+    /* the device really ran in the dtype asked for (gpu_dtype reached the engine) */
+    gen__model *model = NULL;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/tiny-sd15", GEN_FIXTURES_DIR);
+    if (gen__model_open(&model, path, NULL) != GEN_OK)
+        fatal(path);
+    gen__dtype want = self_test ? GEN__F32 : strcmp(gpu_dtype, "f16") == 0 ? GEN__F16 : GEN__BF16;
+    gen__dtype got = gen__engine_weight_dtype(gctx->engine, 0, model);
+    char text[160];
+    snprintf(text, sizeof(text), "engine stores in %s, %s wanted", gen__dtype_name(got),
+             gen__dtype_name(want));
+    result("storage_dtype", dname, "gen__engine_weight_dtype", 0, 1, got == want ? NULL : text);
+    gen__model_close(model);
     gen_context_destroy(cctx);
     gen_context_destroy(gctx);
 }

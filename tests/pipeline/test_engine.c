@@ -1,7 +1,8 @@
 /* The engine's choice of storage dtype per device and model: the gpu_dtype
  * option's parser, its mapping from a model's UNet dtype (auto keeps a bf16
- * model in bf16), and f32 on CPU devices whatever the option says (checked on
- * the tiny model through a real engine). */
+ * model in bf16) and the device's dtypes (no bf16 before sm_80: f16), and f32
+ * on CPU devices whatever the option says (checked on the tiny model through a
+ * real engine). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,16 +36,22 @@ static void test_parse(void **state)
     }
 }
 
-static void test_for_model(void **state)
+static void test_for_device(void **state)
 {
     (void)state;
+    const uint32_t both = (1u << GEN__F32) | (1u << GEN__F16) | (1u << GEN__BF16);
+    const uint32_t no_bf16 = (1u << GEN__F32) | (1u << GEN__F16); /* before sm_80 */
     const gen__st_dtype unet[] = {GEN__ST_F32, GEN__ST_F16, GEN__ST_BF16, GEN__ST_INVALID};
     for (size_t i = 0; i < sizeof(unet) / sizeof(unet[0]); i++) {
-        assert_int_equal(gen__gpu_dtype_for_model(GEN__GPU_DTYPE_F16, unet[i]), GEN__F16);
-        assert_int_equal(gen__gpu_dtype_for_model(GEN__GPU_DTYPE_BF16, unet[i]), GEN__BF16);
+        assert_int_equal(gen__gpu_dtype_for_device(GEN__GPU_DTYPE_F16, unet[i], both), GEN__F16);
+        assert_int_equal(gen__gpu_dtype_for_device(GEN__GPU_DTYPE_BF16, unet[i], both), GEN__BF16);
         /* auto: bf16 only for a bf16 model (a mixed one, INVALID, stays f16) */
-        assert_int_equal(gen__gpu_dtype_for_model(GEN__GPU_DTYPE_AUTO, unet[i]),
+        assert_int_equal(gen__gpu_dtype_for_device(GEN__GPU_DTYPE_AUTO, unet[i], both),
                          unet[i] == GEN__ST_BF16 ? GEN__BF16 : GEN__F16);
+        /* a GPU without bf16 gets f16 whatever was asked */
+        for (int c = 0; c < 3; c++)
+            assert_int_equal(gen__gpu_dtype_for_device((gen__gpu_dtype)c, unet[i], no_bf16),
+                             GEN__F16);
     }
 }
 
@@ -71,7 +78,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_for_model),
+        cmocka_unit_test(test_for_device),
         cmocka_unit_test(test_cpu_devices_compute_in_f32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
