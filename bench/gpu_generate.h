@@ -18,6 +18,10 @@ static void generate_fail(const char *kernel, const char *what)
 
 static void generate_images_hook(const char *model, int device_index)
 {
+    const char *user_choice = getenv("GEN_CUDA_ATTENTION"); /* put back afterwards */
+    char saved[32] = "";
+    if (user_choice)
+        snprintf(saved, sizeof(saved), "%s", user_choice);
     const char *kernels[2] = {"simple", "mma"};
     for (int k = 0; k < 2; k++) {
         if (k == 1 && !be_mma)
@@ -63,5 +67,8 @@ static void generate_images_hook(const char *model, int device_index)
         gen_job_destroy(job);
         gen_context_destroy(ctx);
     }
-    unsetenv("GEN_CUDA_ATTENTION");
+    if (user_choice)
+        setenv("GEN_CUDA_ATTENTION", saved, 1);
+    else
+        unsetenv("GEN_CUDA_ATTENTION");
 }

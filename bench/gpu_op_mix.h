@@ -424,7 +424,7 @@ static void unet_step_hook(void)
         printf("{\"bench\":\"unet_step\",\"attention\":\"%s\",\"ms\":%.2f,"
                "\"text_encoder_ms\":%.2f,\"vae_decode_ms\":%.2f,\"image_20_steps_s\":%.3f,"
                "\"peak_mib\":%.0f}\n",
-               kernels[k], unet * 1e3, te * 1e3, vae * 1e3,
+               kernels[k], unet * 1e3, te < 0 ? -1.0 : te * 1e3, vae < 0 ? -1.0 : vae * 1e3,
                te < 0 || vae < 0 ? -1.0 : te + 20 * unet + vae,
                (double)mi.peak_bytes / (1 << 20));
         fflush(stdout);
@@ -439,8 +439,9 @@ done:
     gen__vae_destroy(c.vae);
     for (int p = 0; p < GEN__PART_COUNT; p++)
         gen__device_weights_release(dw[p]);
+    bool opened = m != NULL;
     gen__model_close(m);
-    if (m) /* the file is good: whole images from it through the public API */
+    if (opened) /* the file is good: whole images from it through the public API */
         generate_images_hook(path, bench_device_index);
     remove(path);
 }

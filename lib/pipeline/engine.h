@@ -6,7 +6,9 @@
  * the host form: "f32" for CPU devices (converted once, then viewed by every
  * CPU device: N virtual CPU devices hold the weights once) and "file" for
  * GPUs (zero-copy views of the mapped file; each GPU uploads its own copy in
- * its storage dtype, which is a function of the model, so the key names it). */
+ * its storage dtype). The key does not name that dtype: within an engine it
+ * follows from the gpu_dtype option and the model file, so a file replaced in
+ * place must be dropped (gen__engine_drop_model) like any other change to it. */
 #ifndef GEN_PIPELINE_ENGINE_H
 #define GEN_PIPELINE_ENGINE_H
 

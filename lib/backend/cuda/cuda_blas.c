@@ -132,6 +132,8 @@ gen_status gen__cuda_attention_gemm(gen__backend *be, gen__tensor *out, const ge
     const int64_t b = q->shape[0], nq = q->shape[1], nk = k->shape[1];
     const int64_t dk = q->shape[2] / heads, dv = v->shape[2] / heads;
     const size_t es = gen__dtype_size(out->dtype);
+    if (b == 0 || nq == 0 || nk == 0)
+        return gen__error(GEN_EINVAL, "%s: attention with no queries or keys", be->name);
     int64_t block = (int64_t)(((size_t)64 << 20) / ((size_t)heads * (size_t)nk * es));
     block = block < 1 ? 1 : block > nq ? nq : block;
     gen_status st = gen__cuda_enter(c);
