@@ -290,6 +290,31 @@ static void test_layout(void **state)
             drop(&to);
         }
 
+        /* pad2d (conv's asymmetric padding): zeros around, checked by hand */
+        buf px = make(dt, 3, SHAPE(3, 4, 5), 1.0f), po = make(dt, 3, SHAPE(3, 4 + 1 + 2, 5 + 0 + 3), 0);
+        float *hx = malloc(60 * sizeof(float)), *hp = calloc(3 * 7 * 8, sizeof(float));
+        assert_int_equal(gen__tensor_download(&px.ref, hx, 60 * sizeof(float)), GEN_OK);
+        for (int c = 0; c < 3; c++)
+            for (int r = 0; r < 4; r++)
+                for (int col = 0; col < 5; col++)
+                    hp[(c * 7 + r + 1) * 8 + col] = hx[(c * 4 + r) * 5 + col];
+        assert_int_equal(gen__tensor_upload(&po.ref, hp, 3 * 7 * 8 * sizeof(float)), GEN_OK);
+        check("pad2d", gen__cuk_pad2d(NULL, dt, po.dev, px.dev, 3, 4, 5, 1, 2, 0, 3), &po);
+        free(hx);
+        free(hp);
+        drop(&px);
+        drop(&po);
+
+        /* bias_add: out [outer, C, inner] += bias[C], in place */
+        buf bo = make(dt, 3, SHAPE(2, 6, 35), 1.0f), bias = make(dt, 2, SHAPE(6, 1), 1.0f);
+        buf bref = make(dt, 3, SHAPE(2, 6, 35), 0);
+        assert_int_equal(gen__add(&bref.ref, &bo.ref, &bias.ref), GEN_OK);
+        memcpy(bref.dev, bo.dev, bo.n * gen__dtype_size(dt));
+        check("bias_add", gen__cuk_bias_add(NULL, dt, bref.dev, bias.dev, 2, 6, 35), &bref);
+        drop(&bo);
+        drop(&bias);
+        drop(&bref);
+
         buf table = make(dt, 2, SHAPE(50, 24), 1.0f), emb = make(dt, 2, SHAPE(6, 24), 0);
         const int32_t ids[6] = {0, 49, 7, 7, 13, 1};
         assert_int_equal(gen__embedding(&emb.ref, &table.ref, ids, 6), GEN_OK);
