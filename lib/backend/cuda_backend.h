@@ -18,10 +18,13 @@ typedef struct gen__cuda_backend_options {
 } gen__cuda_backend_options;
 
 /* Attention kernels: the simple CUDA-core kernel (every dtype), or the
- * tensor-core one (f16/bf16 on compute capability >= 8.0; f32 still takes the
- * simple one). A new backend takes the environment's GEN_CUDA_ATTENTION
- * ("mma" or "simple"), else simple: the tensor-core kernel stays opt-in until
- * tests/gpu/run has passed with it on a GPU. */
+ * tensor-core one (f16/bf16 on compute capability >= 8.0; f32 always takes the
+ * simple one). AUTO, the default, uses the tensor-core kernel for a dtype once
+ * an on-device check the first time that dtype asks has found it agreeing with
+ * the CUDA-core kernel (a warning and the simple kernel otherwise). The
+ * environment's GEN_CUDA_ATTENTION ("simple" or "mma") forces one kernel for
+ * new backends. */
+#define GEN__CUDA_ATTENTION_AUTO 0
 #define GEN__CUDA_ATTENTION_SIMPLE 1
 #define GEN__CUDA_ATTENTION_MMA 2
 
@@ -29,6 +32,11 @@ typedef struct gen__cuda_backend_options {
  * Returns false (and changes nothing) when `be` is not a CUDA backend or the
  * device cannot run that kernel. */
 bool gen__cuda_backend_set_attention(gen__backend *be, int kernel);
+
+/* The kernel attention in `dtype` takes on `be` now (SIMPLE or MMA; in AUTO
+ * this runs the on-device check if that dtype has not been checked yet).
+ * SIMPLE for a backend that is not CUDA. */
+int gen__cuda_backend_attention_kernel(gen__backend *be, gen__dtype dtype);
 
 /* Create the backend of CUDA device opts->index ON THE CALLING THREAD, which
  * then owns it (its worker): the stream, the cuBLAS and cuDNN handles are made

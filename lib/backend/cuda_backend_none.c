@@ -22,3 +22,8 @@ bool gen__cuda_backend_set_attention(gen__backend *be, int kernel)
 {
     return false;
 }
+
+int gen__cuda_backend_attention_kernel(gen__backend *be, gen__dtype dtype)
+{
+    return GEN__CUDA_ATTENTION_SIMPLE;
+}

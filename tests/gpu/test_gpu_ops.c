@@ -554,6 +554,32 @@ static void test_memory(int index)
            ok ? "PASS" : "FAIL");
 }
 
+/* A backend left in the default AUTO mode takes the tensor-core attention for
+ * f16/bf16 once its on-device check agrees (sm_80+): FAIL here means the check
+ * disagreed and users get the CUDA-core kernel (see attention_mma above). */
+static void test_attention_auto(int index)
+{
+    gen__backend *aut = NULL;
+    gen__cuda_backend_options o = {.index = index};
+    OK(gen__cuda_backend_create(&aut, &o));
+    gen__gpu_props props;
+    OK(gen__gpu_props_get(index, &props));
+    for (int d = GEN__F16; d <= GEN__BF16; d++) {
+        if (!(aut->compute_dtypes & (1u << d)))
+            continue;
+        int kernel = gen__cuda_backend_attention_kernel(aut, (gen__dtype)d);
+        bool want_mma = props.compute_capability >= 80;
+        bool pass = (kernel == GEN__CUDA_ATTENTION_MMA) == want_mma;
+        checks++;
+        failures += !pass;
+        printf("RESULT %-20s %-4s %-40s %s\n", "attention_auto", gen__dtype_name((gen__dtype)d),
+               kernel == GEN__CUDA_ATTENTION_MMA ? "tensor cores after the device check"
+                                                 : "CUDA-core kernel",
+               pass ? "PASS" : "FAIL");
+    }
+    gen__backend_destroy(aut);
+}
+
 int main(int argc, char **argv)
 {
     bool self_test = argc > 1 && strcmp(argv[1], "--cpu-as-gpu") == 0;
@@ -598,6 +624,7 @@ int main(int argc, char **argv)
         test_layout();
     }
     if (!self_test) {
+        test_attention_auto(index);
         test_convert_exact();
         dt = GEN__F32;
         test_memory(index);

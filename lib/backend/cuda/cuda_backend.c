@@ -137,10 +137,19 @@ bool gen__cuda_backend_set_attention(gen__backend *be, int kernel)
     gen__cuda_ctx *c = gen__cuda(be);
     if (kernel == GEN__CUDA_ATTENTION_MMA && c->props.compute_capability < 80)
         return false;
-    if (kernel != GEN__CUDA_ATTENTION_MMA && kernel != GEN__CUDA_ATTENTION_SIMPLE)
+    if (kernel != GEN__CUDA_ATTENTION_MMA && kernel != GEN__CUDA_ATTENTION_SIMPLE &&
+        kernel != GEN__CUDA_ATTENTION_AUTO)
         return false;
-    c->attention_mma = kernel == GEN__CUDA_ATTENTION_MMA;
+    c->attention_mode = kernel;
     return true;
+}
+
+int gen__cuda_backend_attention_kernel(gen__backend *be, gen__dtype dtype)
+{
+    if (!be || be->ops->alloc != gen__cuda_alloc)
+        return GEN__CUDA_ATTENTION_SIMPLE;
+    return gen__cuda_attention_use_mma(be, dtype) ? GEN__CUDA_ATTENTION_MMA
+                                                   : GEN__CUDA_ATTENTION_SIMPLE;
 }
 
 gen_status gen__cuda_conv_workspace(gen__cuda_ctx *c, size_t bytes)
@@ -341,7 +350,11 @@ gen_status gen__cuda_backend_create(gen__backend **out, const gen__cuda_backend_
     if (c->props.compute_capability >= 80)
         be->compute_dtypes |= 1u << GEN__BF16;
     const char *env = getenv("GEN_CUDA_ATTENTION");
-    c->attention_mma = env && strcmp(env, "mma") == 0 && c->props.compute_capability >= 80;
+    c->attention_mode = GEN__CUDA_ATTENTION_AUTO;
+    if (env && strcmp(env, "simple") == 0)
+        c->attention_mode = GEN__CUDA_ATTENTION_SIMPLE;
+    else if (env && strcmp(env, "mma") == 0 && c->props.compute_capability >= 80)
+        c->attention_mode = GEN__CUDA_ATTENTION_MMA;
     gen__log(NULL, GEN_LOG_DEBUG, "%s: %s, %llu MiB, compute capability %d.%d", be->name,
              c->props.name, (unsigned long long)(c->props.total_memory >> 20),
              c->props.compute_capability / 10, c->props.compute_capability % 10);

@@ -31,7 +31,8 @@ typedef struct gen__cuda_ctx {
     void *conv_ws;             /* grows on demand up to conv_ws_limit, never shrinks */
     size_t conv_ws_bytes, conv_ws_limit;
     gen__cuda_conv_plan *plans; /* conv algorithm per shape (cuda_conv.c) */
-    bool attention_mma;         /* tensor-core attention for f16/bf16 */
+    int attention_mode;          /* GEN__CUDA_ATTENTION_AUTO, _SIMPLE or _MMA */
+    signed char mma_checked[3];  /* per dtype, AUTO: 1 agreed, -1 differed, 0 not checked */
 } gen__cuda_ctx;
 
 static inline gen__cuda_ctx *gen__cuda(gen__backend *be)
@@ -83,6 +84,10 @@ gen_status gen__cuda_softmax(gen__backend *be, gen__tensor *out, const gen__tens
 gen_status gen__cuda_attention(gen__backend *be, gen__tensor *out, const gen__tensor *q,
                                const gen__tensor *k, const gen__tensor *v, int heads, float scale,
                                bool causal);
+/* Whether attention in `dt` takes the tensor-core kernel (cuda_attn_check.c):
+ * the mode, and in AUTO the on-device check against the CUDA-core kernel made
+ * the first time a dtype asks. */
+bool gen__cuda_attention_use_mma(gen__backend *be, gen__dtype dt);
 /* Attention through cuBLAS GEMMs and the softmax kernel (cuda_blas.c), for
  * head dims the fused kernels do not hold; no causal mask. */
 gen_status gen__cuda_attention_gemm(gen__backend *be, gen__tensor *out, const gen__tensor *q,

@@ -91,7 +91,7 @@ gen_status gen__cuda_attention(gen__backend *be, gen__tensor *out, const gen__te
     if (q->shape[0] * heads > 65535)
         return gen__error(GEN_EUNSUPPORTED, "%s: attention: batch*heads %lld above 65535",
                           be->name, (long long)(q->shape[0] * heads));
-    if (c->attention_mma && out->dtype != GEN__F32)
+    if (gen__cuda_attention_use_mma(be, out->dtype))
         LAUNCH(c, gen__cuk_attention_mma(c->stream, out->dtype, out->data, q->data, k->data,
                                          v->data, q->shape[0], q->shape[1], k->shape[1], heads,
                                          (int)dk, (int)dv, scale, causal),
