@@ -147,8 +147,8 @@ cudaError_t launch(cudaStream_t s, T *out, const T *q, const T *k, const T *v, i
     }
     dim3 grid((unsigned)((nq + kBQ - 1) / kBQ), (unsigned)(b * heads));
     const float log2e = 1.4426950408889634f;
-    launch_kernel(attention_k<T, VC>, grid, kAttnThreads, smem, s, out, q, k, v, nq, nk, heads, dk, dv,
-                                                        scale * log2e, causal);
+    launch_kernel(attention_k<T, VC>, grid, kAttnThreads, smem, s, out, q, k, v, nq, nk, heads, dk,
+                  dv, scale * log2e, causal);
     return cudaGetLastError();
 }
 

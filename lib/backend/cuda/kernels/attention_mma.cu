@@ -255,8 +255,8 @@ cudaError_t launch_mma(cudaStream_t s, T *out, const T *q, const T *k, const T *
     }
     dim3 grid((unsigned)((nq + kMmaBQ - 1) / kMmaBQ), (unsigned)(b * heads));
     const float log2e = 1.4426950408889634f;
-    launch_kernel(attention_mma_k<T, MAXD>, grid, kMmaWarps * 32, smem, s, out, q, k, v, nq, nk, heads, dk, dv,
-                                                                dkp, dvp, scale * log2e, causal);
+    launch_kernel(attention_mma_k<T, MAXD>, grid, kMmaWarps * 32, smem, s, out, q, k, v, nq, nk,
+                  heads, dk, dv, dkp, dvp, scale * log2e, causal);
     return cudaGetLastError();
 }
 

@@ -123,7 +123,8 @@ extern "C" cudaError_t gen__cuk_convert(cudaStream_t s, void *out, int out_dtype
         using TO = typename decltype(to)::type;
         inner = dispatch(x_dtype, [&](auto ti) {
             using TI = typename decltype(ti)::type;
-            launch_kernel(convert_k<TO, TI>, grid_for(n), kThreads, 0, s, (TO *)out, (const TI *)x, n);
+            launch_kernel(convert_k<TO, TI>, grid_for(n), kThreads, 0, s, (TO *)out, (const TI *)x,
+                          n);
         });
     });
     return err != cudaSuccess ? err : inner;
@@ -143,7 +144,8 @@ extern "C" cudaError_t gen__cuk_geglu(cudaStream_t s, int dtype, void *out, cons
 {
     return dispatch(dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        launch_kernel(geglu_k<T>, grid_for(rows * d), kThreads, 0, s, (T *)out, (const T *)x, rows, d);
+        launch_kernel(geglu_k<T>, grid_for(rows * d), kThreads, 0, s, (T *)out, (const T *)x, rows,
+                      d);
     });
 }
 
@@ -156,7 +158,8 @@ extern "C" cudaError_t gen__cuk_binary(cudaStream_t s, int dtype, void *out, con
     gen__bcast_plan p = *plan;
     return dispatch(dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        launch_kernel(binary_k<T>, grid_for(n), kThreads, 0, s, (T *)out, (const T *)a, (const T *)b, p, n, op);
+        launch_kernel(binary_k<T>, grid_for(n), kThreads, 0, s, (T *)out, (const T *)a, (const T *)b,
+                      p, n, op);
     });
 }
 
@@ -166,7 +169,7 @@ extern "C" cudaError_t gen__cuk_axpby(cudaStream_t s, int dtype, void *out, floa
     return dispatch(dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
         launch_kernel(axpby_k<T>, grid_for(n), kThreads, 0, s, (T *)out, alpha, (const T *)a, beta,
-                                                     (const T *)b, n);
+                      (const T *)b, n);
     });
 }
 
@@ -175,7 +178,7 @@ extern "C" cudaError_t gen__cuk_bias_add(cudaStream_t s, int dtype, void *out, c
 {
     return dispatch(dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        launch_kernel(bias_add_k<T>, grid_for(outer * channels * inner), kThreads, 0, s, 
-            (T *)out, (const T *)bias, outer, channels, inner);
+        launch_kernel(bias_add_k<T>, grid_for(outer * channels * inner), kThreads, 0, s, (T *)out,
+                      (const T *)bias, outer, channels, inner);
     });
 }

@@ -95,8 +95,8 @@ extern "C" cudaError_t gen__cuk_pad2d(cudaStream_t s, int dtype, void *out, cons
     int64_t n = nc * (h + top + bottom) * (w + left + right);
     return dispatch(dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        launch_kernel(pad2d_k<T>, grid_for(n), kThreads, 0, s, (T *)out, (const T *)x, n, h, w, top, bottom,
-                                                     left, right);
+        launch_kernel(pad2d_k<T>, grid_for(n), kThreads, 0, s, (T *)out, (const T *)x, n, h, w, top,
+                      bottom, left, right);
     });
 }
 
@@ -106,7 +106,8 @@ extern "C" cudaError_t gen__cuk_concat(cudaStream_t s, int dtype, void *out, con
     int64_t n = outer * (wa + wb);
     return dispatch(dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        launch_kernel(concat_k<T>, grid_for(n), kThreads, 0, s, (T *)out, (const T *)a, (const T *)b, n, wa, wb);
+        launch_kernel(concat_k<T>, grid_for(n), kThreads, 0, s, (T *)out, (const T *)a, (const T *)b,
+                      n, wa, wb);
     });
 }
 
@@ -127,7 +128,7 @@ extern "C" cudaError_t gen__cuk_embedding(cudaStream_t s, int dtype, void *out, 
 {
     return dispatch(dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        launch_kernel(embedding_k<T>, grid_for(rows * d), kThreads, 0, s, (T *)out, (const T *)table, ids,
-                                                               rows, d);
+        launch_kernel(embedding_k<T>, grid_for(rows * d), kThreads, 0, s, (T *)out, (const T *)table,
+                      ids, rows, d);
     });
 }

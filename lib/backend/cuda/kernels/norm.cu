@@ -106,8 +106,8 @@ extern "C" cudaError_t gen__cuk_group_norm(cudaStream_t s, int dtype, void *out,
         return cudaErrorInvalidValue;
     return dispatch(dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        launch_kernel(group_norm_k<T>, (unsigned)blocks, kNormThreads, 0, s, 
-            (T *)out, (const T *)x, (const T *)gamma, (const T *)beta, c, spatial, groups, eps, silu);
+        launch_kernel(group_norm_k<T>, (unsigned)blocks, kNormThreads, 0, s, (T *)out, (const T *)x,
+                      (const T *)gamma, (const T *)beta, c, spatial, groups, eps, silu);
     });
 }
 
@@ -119,8 +119,8 @@ extern "C" cudaError_t gen__cuk_layer_norm(cudaStream_t s, int dtype, void *out,
         return cudaErrorInvalidValue;
     return dispatch(dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        launch_kernel(layer_norm_k<T>, (unsigned)rows, row_threads(d), 0, s, 
-            (T *)out, (const T *)x, (const T *)gamma, (const T *)beta, d, eps);
+        launch_kernel(layer_norm_k<T>, (unsigned)rows, row_threads(d), 0, s, (T *)out, (const T *)x,
+                      (const T *)gamma, (const T *)beta, d, eps);
     });
 }
 
@@ -131,6 +131,7 @@ extern "C" cudaError_t gen__cuk_softmax(cudaStream_t s, int dtype, void *out, co
         return cudaErrorInvalidValue;
     return dispatch(dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        launch_kernel(softmax_k<T>, (unsigned)rows, row_threads(n), 0, s, (T *)out, (const T *)x, n, scale);
+        launch_kernel(softmax_k<T>, (unsigned)rows, row_threads(n), 0, s, (T *)out, (const T *)x, n,
+                      scale);
     });
 }
