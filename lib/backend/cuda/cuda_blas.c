@@ -34,7 +34,8 @@ typedef struct gemm_args {
     int64_t stride_a, stride_b, stride_c; /* elements; 0 = broadcast */
     int64_t batch;
     float alpha, beta;
-    gen__dtype dtype;
+    gen__dtype dtype; /* of a, b and (unless c_f32) c */
+    bool c_f32;       /* c in f32 whatever dtype says (attention scores) */
 } gemm_args;
 
 static gen_status run_gemm(gen__cuda_ctx *c, const gemm_args *g, const char *op)
@@ -46,18 +47,18 @@ static gen_status run_gemm(gen__cuda_ctx *c, const gemm_args *g, const char *op)
     gen_status st = gen__cuda_enter(c);
     if (st != GEN_OK)
         return st;
-    cudaDataType_t t = data_type(g->dtype);
+    cudaDataType_t t = data_type(g->dtype), tc = g->c_f32 ? CUDA_R_32F : t;
     cublasOperation_t opb = g->tb ? CUBLAS_OP_T : CUBLAS_OP_N;
     cublasOperation_t opa = g->ta ? CUBLAS_OP_T : CUBLAS_OP_N;
     cublasStatus_t bs;
     if (g->batch == 1)
         bs = cublasGemmEx(c->blas, opb, opa, (int)g->n, (int)g->m, (int)g->k, &g->alpha, g->b, t,
-                          (int)g->ldb, g->a, t, (int)g->lda, &g->beta, g->c, t, (int)g->ldc,
+                          (int)g->ldb, g->a, t, (int)g->lda, &g->beta, g->c, tc, (int)g->ldc,
                           CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     else
         bs = cublasGemmStridedBatchedEx(c->blas, opb, opa, (int)g->n, (int)g->m, (int)g->k,
                                         &g->alpha, g->b, t, (int)g->ldb, g->stride_b, g->a, t,
-                                        (int)g->lda, g->stride_a, &g->beta, g->c, t, (int)g->ldc,
+                                        (int)g->lda, g->stride_a, &g->beta, g->c, tc, (int)g->ldc,
                                         g->stride_c, (int)g->batch, CUBLAS_COMPUTE_32F,
                                         CUBLAS_GEMM_DEFAULT);
     if (bs != CUBLAS_STATUS_SUCCESS)
@@ -121,9 +122,11 @@ gen_status gen__cuda_linear(gen__backend *be, gen__tensor *out, const gen__tenso
 /* Attention for head dims above the fused kernels' GEN__ATTN_MAX_DIM (the SD
  * VAE's mid-block attention: one head of 512): per batch entry and block of
  * query rows, S = scale * Q K^T for all heads (one strided-batched GEMM, heads
- * are column offsets of the rows), softmax over each row of S, O = P V into the
- * output's columns. S is the only working memory: heads * block * nk elements
- * of the storage dtype, block chosen to keep it near 64 MiB. No causal mask. */
+ * are column offsets of the rows) written in f32 like the fused kernels keep
+ * their scores (no f16 overflow, no bf16 logits with 3 significant digits),
+ * softmax over each row of S in place, P = S in the storage dtype, O = P V into
+ * the output's columns. Working memory: S (near 64 MiB, which sets the block)
+ * and P. No causal mask. */
 gen_status gen__cuda_attention_gemm(gen__backend *be, gen__tensor *out, const gen__tensor *q,
                                     const gen__tensor *k, const gen__tensor *v, int heads,
                                     float scale)
@@ -134,15 +137,22 @@ gen_status gen__cuda_attention_gemm(gen__backend *be, gen__tensor *out, const ge
     const size_t es = gen__dtype_size(out->dtype);
     if (b == 0 || nq == 0 || nk == 0)
         return gen__error(GEN_EINVAL, "%s: attention with no queries or keys", be->name);
-    int64_t block = (int64_t)(((size_t)64 << 20) / ((size_t)heads * (size_t)nk * es));
+    int64_t block = (int64_t)(((size_t)64 << 20) / ((size_t)heads * (size_t)nk * sizeof(float)));
     block = block < 1 ? 1 : block > nq ? nq : block;
+    const size_t scores = (size_t)heads * (size_t)block * (size_t)nk;
     gen_status st = gen__cuda_enter(c);
     if (st != GEN_OK)
         return st;
-    void *s = NULL;
-    st = gen__cache_get(&c->cache, (size_t)heads * (size_t)block * (size_t)nk * es, &s);
-    if (st != GEN_OK)
+    void *s = NULL, *p = NULL;
+    st = gen__cache_get(&c->cache, scores * sizeof(float), &s);
+    if (st == GEN_OK && out->dtype != GEN__F32)
+        st = gen__cache_get(&c->cache, scores * es, &p);
+    if (st != GEN_OK) {
+        gen__cache_put(&c->cache, s);
         return gen__error_prefix("attention scores: ");
+    }
+    if (out->dtype == GEN__F32)
+        p = s;
     for (int64_t bi = 0; bi < b && st == GEN_OK; bi++) {
         for (int64_t q0 = 0; q0 < nq && st == GEN_OK; q0 += block) {
             int64_t rows = nq - q0 < block ? nq - q0 : block;
@@ -165,10 +175,14 @@ gen_status gen__cuda_attention_gemm(gen__backend *be, gen__tensor *out, const ge
             g.alpha = scale;
             g.beta = 0.0f;
             g.dtype = out->dtype;
+            g.c_f32 = true;
             st = run_gemm(c, &g, "attention scores (cublasGemmEx)");
             if (st != GEN_OK)
                 break;
-            cudaError_t err = gen__cuk_softmax(c->stream, out->dtype, s, s, heads * rows, nk, 1.0f);
+            int64_t n_scores = heads * rows * nk;
+            cudaError_t err = gen__cuk_softmax(c->stream, GEN__F32, s, s, heads * rows, nk, 1.0f);
+            if (err == cudaSuccess && p != s)
+                err = gen__cuk_convert(c->stream, p, out->dtype, s, GEN__F32, n_scores);
             if (err != cudaSuccess) {
                 st = gen__cuda_fail(c, err, "attention softmax kernel");
                 break;
@@ -176,7 +190,7 @@ gen_status gen__cuda_attention_gemm(gen__backend *be, gen__tensor *out, const ge
             g.tb = false; /* O[h] [rows, dv] = P[h] [rows, nk] @ V[h] [nk, dv] */
             g.n = dv;
             g.k = nk;
-            g.a = s;
+            g.a = p;
             g.b = (const char *)v->data + (size_t)(bi * nk * heads * dv) * es;
             g.c = (char *)out->data + (size_t)((bi * nq + q0) * heads * dv) * es;
             g.lda = nk;
@@ -186,9 +200,12 @@ gen_status gen__cuda_attention_gemm(gen__backend *be, gen__tensor *out, const ge
             g.stride_b = dv;
             g.stride_c = dv;
             g.alpha = 1.0f;
+            g.c_f32 = false;
             st = run_gemm(c, &g, "attention values (cublasGemmEx)");
         }
     }
-    gen__cache_put(&c->cache, s); /* stream order: queued work reads it first */
+    if (p != s) /* stream order: queued work reads them first */
+        gen__cache_put(&c->cache, p);
+    gen__cache_put(&c->cache, s);
     return st;
 }
