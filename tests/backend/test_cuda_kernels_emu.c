@@ -129,6 +129,7 @@ static void test_attention(void **state)
         attention_case(dt, false, 2, 70, 70, 1, 64, 64, true);    /* CLIP-style causal */
         attention_case(dt, false, 1, 33, 45, 2, 80, 72, false);   /* dv != dk, ragged tiles */
         attention_case(dt, false, 1, 17, 40, 1, 160, 160, false); /* the widest head */
+        attention_case(dt, false, 1, 256, 256, 2, 40, 40, false); /* many query blocks and key tiles */
     }
 }
 
@@ -141,6 +142,7 @@ static void test_attention_mma(void **state)
         attention_case(dts[d], true, 2, 65, 65, 1, 64, 64, true);
         attention_case(dts[d], true, 1, 64, 100, 1, 80, 80, false); /* the MAXD 160 build */
         attention_case(dts[d], true, 1, 20, 33, 1, 160, 152, false);
+        attention_case(dts[d], true, 1, 256, 256, 2, 40, 40, false);
     }
     /* f32 has no tensor-core path */
     buf x = make(GEN__F32, 3, SHAPE(1, 4, 8), 1.0f);
