@@ -120,30 +120,42 @@ static void attention_case(gen__dtype dt, bool mma, int64_t b, int64_t nq, int64
     drop(&o);
 }
 
+/* The kernels with shared tiles reused across iterations run under each
+ * schedule of the emulator (lockstep, warp 0 ahead, the last warp ahead). */
+static const int schedules[3] = {0, 1, -1};
+
 static void test_attention(void **state)
 {
     (void)state;
-    for (int d = 0; d < GEN__DTYPE_COUNT; d++) {
-        gen__dtype dt = (gen__dtype)d;
+    for (int d = 0; d < GEN__DTYPE_COUNT * 3; d++) {
+        gen__dtype dt = (gen__dtype)(d % GEN__DTYPE_COUNT);
+        int schedule = schedules[d / GEN__DTYPE_COUNT];
+        gen_emu_set_schedule(schedule);
         attention_case(dt, false, 1, 40, 77, 2, 40, 40, false);   /* cross-attention, SD1.5 d40 */
         attention_case(dt, false, 2, 70, 70, 1, 64, 64, true);    /* CLIP-style causal */
         attention_case(dt, false, 1, 33, 45, 2, 80, 72, false);   /* dv != dk, ragged tiles */
         attention_case(dt, false, 1, 17, 40, 1, 160, 160, false); /* the widest head */
-        attention_case(dt, false, 1, 256, 256, 2, 40, 40, false); /* many query blocks and key tiles */
+        if (schedule == 0)
+            attention_case(dt, false, 1, 256, 256, 2, 40, 40, false); /* many blocks and tiles */
     }
+    gen_emu_set_schedule(0);
 }
 
 static void test_attention_mma(void **state)
 {
     (void)state;
     const gen__dtype dts[2] = {GEN__F16, GEN__BF16};
-    for (int d = 0; d < 2; d++) {
+    for (int i = 0; i < 6; i++) {
+        int d = i % 2, schedule = schedules[i / 2];
+        gen_emu_set_schedule(schedule);
         attention_case(dts[d], true, 1, 70, 77, 2, 40, 40, false); /* padded to 48 */
         attention_case(dts[d], true, 2, 65, 65, 1, 64, 64, true);
         attention_case(dts[d], true, 1, 64, 100, 1, 80, 80, false); /* the MAXD 160 build */
         attention_case(dts[d], true, 1, 20, 33, 1, 160, 152, false);
-        attention_case(dts[d], true, 1, 256, 256, 2, 40, 40, false);
+        if (schedule == 0)
+            attention_case(dts[d], true, 1, 256, 256, 2, 40, 40, false);
     }
+    gen_emu_set_schedule(0);
     /* f32 has no tensor-core path */
     buf x = make(GEN__F32, 3, SHAPE(1, 4, 8), 1.0f);
     assert_int_equal(gen__cuk_attention_mma(NULL, GEN__F32, x.dev, x.dev, x.dev, x.dev, 1, 4, 4, 1,
@@ -157,8 +169,9 @@ static void test_attention_mma(void **state)
 static void test_norms(void **state)
 {
     (void)state;
-    for (int d = 0; d < GEN__DTYPE_COUNT; d++) {
-        gen__dtype dt = (gen__dtype)d;
+    for (int d = 0; d < GEN__DTYPE_COUNT * 3; d++) {
+        gen__dtype dt = (gen__dtype)(d % GEN__DTYPE_COUNT);
+        gen_emu_set_schedule(schedules[d / GEN__DTYPE_COUNT]);
         /* group norm: [n, c, spatial], with and without affine and SiLU */
         for (int variant = 0; variant < 3; variant++) {
             int64_t n = 2, c = 64, hw = variant == 2 ? 1000 : 48;
@@ -195,6 +208,7 @@ static void test_norms(void **state)
             drop(&be);
         }
     }
+    gen_emu_set_schedule(0);
 }
 
 /* ---- element-wise ------------------------------------------------------------------ */
@@ -390,6 +404,16 @@ static void test_emulator_catches_mistakes(void **state)
     assert_true(isnan(out[3]));
     /* blocks above 1024 threads */
     assert_int_equal(gen_emu_selftest(6, out, x), cudaErrorInvalidConfiguration);
+    /* a missing "tile consumed" barrier: hidden in lockstep, seen with warp 0 ahead */
+    for (int schedule = 0; schedule <= 1; schedule++) {
+        gen_emu_set_schedule(schedule);
+        assert_int_equal(gen_emu_selftest(7, out, x), cudaSuccess);
+        bool race_seen = false;
+        for (int t = 32; t < 64; t++) /* warp 1's first round should read 0..31 */
+            race_seen |= out[t] != (float)(t - 32);
+        assert_int_equal(race_seen, schedule == 1);
+    }
+    gen_emu_set_schedule(0);
     /* and the launchers' own argument checks */
     buf y = make(GEN__F16, 1, SHAPE(64), 1.0f);
     assert_int_equal(gen__cuk_attention(NULL, GEN__F16, y.dev, y.dev, y.dev, y.dev, 65536, 1, 1, 1,

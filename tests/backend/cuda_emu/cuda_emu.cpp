@@ -46,6 +46,7 @@ launch_state *g; // the launch in progress
 cudaError_t last_error = cudaSuccess;
 char last_message[512] = "";
 std::map<const void *, int> max_dynamic_smem; // cudaFuncSetAttribute per kernel
+int schedule; // 0 warps in lockstep; 1 / -1 one warp at a time, lowest / highest first
 
 void fail(const char *fmt, ...)
 {
@@ -71,41 +72,51 @@ void park(state s)
     swapcontext(&t->ctx, &g->scheduler);
 }
 
+// 1 when warp w0/32's collective was released, 0 when the warp is not (all)
+// waiting at one, -1 on a failure (recorded).
+int release_warp(size_t w0)
+{
+    size_t n = g->threads.size(), w1 = w0 + 32 < n ? w0 + 32 : n;
+    int waiting = 0, live = 0;
+    for (size_t i = w0; i < w1; i++) {
+        live += g->threads[i].st != DONE;
+        waiting += g->threads[i].st == AT_WARP;
+    }
+    if (waiting == 0 || waiting != live)
+        return 0;
+    if (w1 - w0 != 32 || live != 32) {
+        fail("block %u,%u,%u warp %zu: a warp collective without all 32 lanes (%d live)",
+             g->bid.x, g->bid.y, g->bid.z, w0 / 32, live);
+        return -1;
+    }
+    const void *ins[32];
+    void *outs[32];
+    for (int l = 0; l < 32; l++) {
+        thread_state &t = g->threads[w0 + l];
+        if (t.fn != g->threads[w0].fn) {
+            fail("block %u,%u,%u warp %zu: lanes meet at different warp collectives", g->bid.x,
+                 g->bid.y, g->bid.z, w0 / 32);
+            return -1;
+        }
+        ins[l] = t.in;
+        outs[l] = t.out;
+    }
+    g->threads[w0].fn(ins, outs);
+    for (size_t i = w0; i < w1; i++)
+        g->threads[i].st = READY;
+    return 1;
+}
+
 // Release what can be released; false when nothing could (and not all done).
 bool release()
 {
     bool released = false;
     size_t n = g->threads.size();
     for (size_t w0 = 0; w0 < n; w0 += 32) {
-        size_t w1 = w0 + 32 < n ? w0 + 32 : n;
-        int waiting = 0, live = 0;
-        for (size_t i = w0; i < w1; i++) {
-            live += g->threads[i].st != DONE;
-            waiting += g->threads[i].st == AT_WARP;
-        }
-        if (waiting == 0 || waiting != live)
-            continue;
-        if (w1 - w0 != 32 || live != 32) {
-            fail("block %u,%u,%u warp %zu: a warp collective without all 32 lanes (%d live)",
-                 g->bid.x, g->bid.y, g->bid.z, w0 / 32, live);
+        int r = release_warp(w0);
+        if (r < 0)
             return false;
-        }
-        const void *ins[32];
-        void *outs[32];
-        for (int l = 0; l < 32; l++) {
-            thread_state &t = g->threads[w0 + l];
-            if (t.fn != g->threads[w0].fn) {
-                fail("block %u,%u,%u warp %zu: lanes meet at different warp collectives",
-                     g->bid.x, g->bid.y, g->bid.z, w0 / 32);
-                return false;
-            }
-            ins[l] = t.in;
-            outs[l] = t.out;
-        }
-        g->threads[w0].fn(ins, outs);
-        for (size_t i = w0; i < w1; i++)
-            g->threads[i].st = READY;
-        released = true;
+        released |= r > 0;
     }
     if (released)
         return true;
@@ -157,12 +168,32 @@ void run_block()
     for (size_t i = 0; i < n; i++)
         init_fiber(g->threads[i], i, g->stacks[i]);
     for (;;) {
-        for (size_t i = 0; i < n; i++) {
+        size_t lo = 0, hi = n;
+        if (schedule != 0) { // one warp at a time, as far as it can go alone
+            size_t first = n;
+            for (size_t k = 0; k < n && first == n; k++) {
+                size_t i = schedule > 0 ? k : n - 1 - k;
+                if (g->threads[i].st == READY)
+                    first = i;
+            }
+            if (first < n) {
+                lo = first / 32 * 32;
+                hi = lo + 32 < n ? lo + 32 : n;
+            }
+        }
+        bool ran = false;
+        for (size_t i = lo; i < hi; i++) {
             thread_state &t = g->threads[i];
             if (t.st != READY)
                 continue;
+            ran = true;
             g->current = &t;
             swapcontext(&g->scheduler, &t.ctx);
+        }
+        if (schedule != 0 && ran) {
+            if (release_warp(lo) < 0)
+                return;
+            continue; // the next warp with work, or this one again
         }
         bool all_done = true;
         for (auto &t : g->threads)
@@ -374,6 +405,11 @@ cudaError_t get_last_error()
 extern "C" const char *gen_emu_last_failure(void)
 {
     return gen_emu::last_message;
+}
+
+extern "C" void gen_emu_set_schedule(int schedule)
+{
+    gen_emu::schedule = schedule;
 }
 
 extern "C" void gen_emu_clear_failure(void)

@@ -8,7 +8,9 @@
 // blocks run one after another. __syncthreads parks a fiber until every live
 // thread of the block has arrived; warp collectives (__shfl_*_sync, the
 // emulated mma.sync) park it until all 32 lanes of its warp have arrived, then
-// the scheduler computes every lane's result at once. A barrier part of the
+// the scheduler computes every lane's result at once. By default warps advance
+// in lockstep; gen_emu_set_schedule lets one warp run ahead of the others
+// instead (lowest or highest first), which is how a missing barrier shows. A barrier part of the
 // block skips (divergent __syncthreads), a shuffle missing lanes or a barrier
 // that can never complete is reported as a launch failure instead of hanging. Launch geometry is checked like the
 // driver would (block size, grid limits, dynamic shared memory above 48 KiB

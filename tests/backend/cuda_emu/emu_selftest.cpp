@@ -51,6 +51,25 @@ __global__ void reads_unwritten_smem_k(float *out)
     out[threadIdx.x] = buf[0];
 }
 
+// Two warps share a tile each round; the barrier that should say "everyone
+// has read it" before warp 0 overwrites it is missing. The shuffle keeps the
+// warps in step under the lockstep schedule, which hides the race; with warp 0
+// running ahead, warp 1 reads the next round's values.
+__global__ void missing_consumed_barrier_k(float *out)
+{
+    __shared__ float tile[32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    for (int round = 0; round < 2; round++) {
+        if (warp == 0)
+            tile[lane] = (float)(round * 100 + lane);
+        __syncthreads();
+        float v = tile[lane];
+        v += gen_cuk::warp_sum(0.0f); // a warp collective, as the attention kernels have
+        out[round * 64 + threadIdx.x] = v;
+        // missing: __syncthreads();
+    }
+}
+
 } // namespace
 
 extern "C" int gen_emu_selftest(int which, float *out, const float *x)
@@ -77,6 +96,9 @@ extern "C" int gen_emu_selftest(int which, float *out, const float *x)
         break;
     case 5:
         launch_kernel(reads_unwritten_smem_k, dim3(1), dim3(32), 32 * sizeof(float), nullptr, out);
+        break;
+    case 7:
+        launch_kernel(missing_consumed_barrier_k, dim3(1), dim3(64), 0, nullptr, out);
         break;
     case 6: // 2048 threads per block
         launch_kernel(uses_dynamic_smem_k, dim3(1), dim3(2048), 0, nullptr, out);
