@@ -34,9 +34,11 @@ typedef struct gen__cuda_backend_options {
 bool gen__cuda_backend_set_attention(gen__backend *be, int kernel);
 
 /* The kernel attention in `dtype` takes on `be` now (SIMPLE or MMA; in AUTO
- * this runs the on-device check if that dtype has not been checked yet).
- * SIMPLE for a backend that is not CUDA. */
-int gen__cuda_backend_attention_kernel(gen__backend *be, gen__dtype dtype);
+ * this runs the on-device check if that dtype has not been checked yet), and
+ * in *check_error (may be NULL) that check's worst relative L2 difference
+ * between the two kernels (NaN when no check ran). SIMPLE for a backend that
+ * is not CUDA. */
+int gen__cuda_backend_attention_kernel(gen__backend *be, gen__dtype dtype, double *check_error);
 
 /* Create the backend of CUDA device opts->index ON THE CALLING THREAD, which
  * then owns it (its worker): the stream, the cuBLAS and cuDNN handles are made

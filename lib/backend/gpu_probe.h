@@ -26,8 +26,11 @@ int gen__gpu_current(void);
 /* Properties of CUDA device `index` (no CUDA context is created). */
 gen_status gen__gpu_props_get(int index, gen__gpu_props *out);
 
-/* Free and total memory of CUDA device `index`, read on that device: the calling
- * thread's current device is switched to it and restored afterwards. */
+/* Free and total memory of CUDA device `index`, read in that device's primary
+ * context (retained for the rest of the process, as using the device would)
+ * pushed onto the calling thread and popped again; the thread's CUDA state is
+ * left as it was. Without the driver entry points: by switching the thread's
+ * current device to it and back. */
 gen_status gen__gpu_memory(int index, uint64_t *free_bytes, uint64_t *total_bytes);
 
 #endif

@@ -5,7 +5,9 @@
  * used only when the two agree. A device whose mma.sync fragments differed
  * from what the kernel assumes (the CPU emulator cannot tell: it was written
  * from the same PTX documentation) then keeps correct images at the CUDA-core
- * kernel's speed, with a warning, instead of producing garbage. */
+ * kernel's speed, with a warning, instead of producing garbage. What it cannot
+ * contain is a kernel that faults: that loses the CUDA context like any
+ * faulting kernel would. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -31,7 +33,7 @@ static gen_status random_tensor(gen__tensor *t, gen__backend *be, gen__dtype dt,
     if (!f || !conv) {
         free(f);
         free(conv);
-        return GEN_ENOMEM;
+        return gen__error(GEN_ENOMEM, "attention check: no host memory");
     }
     for (size_t i = 0; i < n; i++) {
         *seed = *seed * 1664525u + 1013904223u;
@@ -51,7 +53,7 @@ static double rel_l2_of(const gen__tensor *a, const gen__tensor *b, gen_status *
     float *fa = malloc(n * sizeof(float)), *fb = malloc(n * sizeof(float));
     double err = INFINITY;
     if (!ra || !rb || !fa || !fb) {
-        *st = GEN_ENOMEM;
+        *st = gen__error(GEN_ENOMEM, "attention check: no host memory");
     } else if ((*st = gen__tensor_download(a, ra, bytes)) == GEN_OK &&
                (*st = gen__tensor_download(b, rb, bytes)) == GEN_OK) {
         gen__convert_host(fa, GEN__F32, ra, a->dtype, n);
@@ -114,7 +116,7 @@ static gen_status compare_kernels(gen__backend *be, gen__dtype dt, int d, bool c
 bool gen__cuda_attention_use_mma(gen__backend *be, gen__dtype dt)
 {
     gen__cuda_ctx *c = gen__cuda(be);
-    if (dt == GEN__F32 || c->props.compute_capability < 80 ||
+    if (dt == GEN__F32 || c->props.compute_capability < 80 || !gen__cuk_attention_mma_built() ||
         c->attention_mode == GEN__CUDA_ATTENTION_SIMPLE)
         return false;
     if (c->attention_mode == GEN__CUDA_ATTENTION_MMA)
@@ -129,17 +131,24 @@ bool gen__cuda_attention_use_mma(gen__backend *be, gen__dtype dt)
     for (size_t i = 0; i < sizeof(problems) / sizeof(problems[0]); i++) {
         double err = INFINITY;
         gen_status st = compare_kernels(be, dt, problems[i].d, problems[i].causal, &err);
-        if (st != GEN_OK) { /* e.g. out of memory right now: ask again next time */
+        if (st != GEN_OK) {
+            /* out of memory right now: ask again at a later call, a few times;
+             * anything else (a launch error) will not go away: decide now */
+            bool retry = st == GEN_EDEVICE_OOM && ++c->mma_check_oom <= 3;
+            if (!retry)
+                c->mma_checked[dt] = -1;
             gen__log(NULL, GEN_LOG_WARN,
-                     "%s: could not check the tensor-core attention (%s); the CUDA-core kernel "
-                     "serves this call",
-                     be->name, gen_last_error_message());
+                     "%s: could not check the tensor-core attention in %s (%s); the CUDA-core "
+                     "kernel serves %s",
+                     be->name, gen__dtype_name(dt), gen_last_error_message(),
+                     retry ? "this call" : "this device from now on");
             return false;
         }
         worst = err > worst || isnan(err) ? err : worst;
     }
     bool ok = worst < CHECK_LIMIT;
     c->mma_checked[dt] = ok ? 1 : -1;
+    c->mma_check_error[dt] = (float)worst;
     if (ok)
         gen__log(NULL, GEN_LOG_DEBUG,
                  "%s: tensor-core attention agrees with the CUDA-core kernel in %s (rel L2 %.1e)",

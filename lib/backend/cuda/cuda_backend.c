@@ -1,10 +1,12 @@
 /* The CUDA backend object: creation on the owning thread, memory through the
  * caching allocator, copies on the device's stream, and the ops table. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cuda/cuda_internal.h"
+#include "backend/cuda/kernels/kernels.h"
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -99,7 +101,7 @@ static void cuda_mem_info(gen__backend *be, gen__backend_mem_info *out)
     out->peak_bytes = atomic_load(&c->cache.peak);
     out->capacity = c->props.total_memory;
     uint64_t free_b = 0, total_b = 0;
-    /* read on THIS device (gen__gpu_memory switches and restores the current one) */
+    /* read on THIS device, whatever is current (gen__gpu_memory) */
     if (gen__gpu_memory(c->device, &free_b, &total_b) == GEN_OK) {
         out->capacity = total_b;
         /* blocks parked in the cache are ours to reuse */
@@ -135,7 +137,8 @@ bool gen__cuda_backend_set_attention(gen__backend *be, int kernel)
     if (!be || be->ops->alloc != gen__cuda_alloc)
         return false;
     gen__cuda_ctx *c = gen__cuda(be);
-    if (kernel == GEN__CUDA_ATTENTION_MMA && c->props.compute_capability < 80)
+    if (kernel == GEN__CUDA_ATTENTION_MMA &&
+        (c->props.compute_capability < 80 || !gen__cuk_attention_mma_built()))
         return false;
     if (kernel != GEN__CUDA_ATTENTION_MMA && kernel != GEN__CUDA_ATTENTION_SIMPLE &&
         kernel != GEN__CUDA_ATTENTION_AUTO)
@@ -144,12 +147,16 @@ bool gen__cuda_backend_set_attention(gen__backend *be, int kernel)
     return true;
 }
 
-int gen__cuda_backend_attention_kernel(gen__backend *be, gen__dtype dtype)
+int gen__cuda_backend_attention_kernel(gen__backend *be, gen__dtype dtype, double *check_error)
 {
+    if (check_error)
+        *check_error = NAN;
     if (!be || be->ops->alloc != gen__cuda_alloc)
         return GEN__CUDA_ATTENTION_SIMPLE;
-    return gen__cuda_attention_use_mma(be, dtype) ? GEN__CUDA_ATTENTION_MMA
-                                                   : GEN__CUDA_ATTENTION_SIMPLE;
+    bool mma = gen__cuda_attention_use_mma(be, dtype);
+    if (check_error && dtype < 3)
+        *check_error = gen__cuda(be)->mma_check_error[dtype];
+    return mma ? GEN__CUDA_ATTENTION_MMA : GEN__CUDA_ATTENTION_SIMPLE;
 }
 
 gen_status gen__cuda_conv_workspace(gen__cuda_ctx *c, size_t bytes)
@@ -353,8 +360,11 @@ gen_status gen__cuda_backend_create(gen__backend **out, const gen__cuda_backend_
     c->attention_mode = GEN__CUDA_ATTENTION_AUTO;
     if (env && strcmp(env, "simple") == 0)
         c->attention_mode = GEN__CUDA_ATTENTION_SIMPLE;
-    else if (env && strcmp(env, "mma") == 0 && c->props.compute_capability >= 80)
+    else if (env && strcmp(env, "mma") == 0 && c->props.compute_capability >= 80 &&
+             gen__cuk_attention_mma_built())
         c->attention_mode = GEN__CUDA_ATTENTION_MMA;
+    for (int d = 0; d < 3; d++)
+        c->mma_check_error[d] = NAN;
     gen__log(NULL, GEN_LOG_DEBUG, "%s: %s, %llu MiB, compute capability %d.%d", be->name,
              c->props.name, (unsigned long long)(c->props.total_memory >> 20),
              c->props.compute_capability / 10, c->props.compute_capability % 10);

@@ -32,7 +32,9 @@ typedef struct gen__cuda_ctx {
     size_t conv_ws_bytes, conv_ws_limit;
     gen__cuda_conv_plan *plans; /* conv algorithm per shape (cuda_conv.c) */
     int attention_mode;          /* GEN__CUDA_ATTENTION_AUTO, _SIMPLE or _MMA */
-    signed char mma_checked[3];  /* per dtype, AUTO: 1 agreed, -1 differed, 0 not checked */
+    signed char mma_checked[3];  /* per dtype, AUTO: 1 agreed, -1 differed or failed, 0 not yet */
+    float mma_check_error[3];    /* per dtype: the check's worst relative L2 (NaN before) */
+    int mma_check_oom;           /* checks put off for lack of memory (a few are allowed) */
 } gen__cuda_ctx;
 
 static inline gen__cuda_ctx *gen__cuda(gen__backend *be)

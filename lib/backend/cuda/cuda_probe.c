@@ -52,11 +52,12 @@ gen_status gen__gpu_props_get(int index, gen__gpu_props *out)
  * thread and popped again (driver calls found through the runtime, so nothing
  * links libcuda). No runtime state changes: switching with cudaSetDevice and
  * back would leave a thread that had no device with one selected, and make
- * device 0 current there (creating a context on a GPU this process may not
- * use, in every process of a one-process-per-GPU deployment that asks). The
- * primary context is retained once per device for the process, as the runtime
- * itself does once it uses a device. Without the driver calls (no driver, or
- * one too old for them) the switch-and-back fallback is used. */
+ * device 0 current there (creating a context on GPU 0, which this process may
+ * not use, in every process of a one-process-per-GPU deployment that asks).
+ * The asked device's primary context is retained once for the process (it is
+ * created if nothing used the device yet: hundreds of MiB there, as using the
+ * device would cost anyway). Without the driver calls (no driver, or one too
+ * old for them) the switch-and-back fallback is used. */
 static struct {
     PFN_cuInit_v2000 init;
     PFN_cuDeviceGet_v2000 device_get;

@@ -264,12 +264,22 @@ cudaError_t launch_mma(cudaStream_t s, T *out, const T *q, const T *k, const T *
 
 using namespace gen_cuk;
 
+#ifndef GEN_CUK_NEWEST_ARCH
+#define GEN_CUK_NEWEST_ARCH 90 // builds that do not say (the CPU emulator)
+#endif
+
+extern "C" bool gen__cuk_attention_mma_built(void)
+{
+    return GEN_CUK_NEWEST_ARCH >= 80;
+}
+
 extern "C" cudaError_t gen__cuk_attention_mma(cudaStream_t s, int dtype, void *out, const void *q,
                                               const void *k, const void *v, int64_t b, int64_t nq,
                                               int64_t nk, int heads, int dk, int dv, float scale,
                                               bool causal)
 {
-    if (dtype == 0 || dk < 1 || dv < 1 || dk > GEN__ATTN_MAX_DIM || dv > GEN__ATTN_MAX_DIM ||
+    if (!gen__cuk_attention_mma_built() || dtype == 0 || dk < 1 || dv < 1 ||
+        dk > GEN__ATTN_MAX_DIM || dv > GEN__ATTN_MAX_DIM ||
         heads < 1 || b * heads > 65535 || nq < 1 || nk < 1 ||
         (nq + kMmaBQ - 1) / kMmaBQ > 0x7fffffff)
         return cudaErrorInvalidValue;

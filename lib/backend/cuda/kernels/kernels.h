@@ -58,7 +58,11 @@ cudaError_t gen__cuk_attention(cudaStream_t s, int dtype, void *out, const void 
                                const void *v, int64_t b, int64_t nq, int64_t nk, int heads, int dk,
                                int dv, float scale, bool causal);
 /* The same on tensor cores (mma.sync, sm_80+): f16/bf16 only
- * (cudaErrorInvalidValue for f32). */
+ * (cudaErrorInvalidValue for f32, and when the build has no device code for
+ * sm_80 or newer: see gen__cuk_attention_mma_built). */
+/* Whether the build holds tensor-core code for the attention (gpu_archs
+ * reaches 80). */
+bool gen__cuk_attention_mma_built(void);
 cudaError_t gen__cuk_attention_mma(cudaStream_t s, int dtype, void *out, const void *q,
                                    const void *k, const void *v, int64_t b, int64_t nq, int64_t nk,
                                    int heads, int dk, int dv, float scale, bool causal);
