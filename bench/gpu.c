@@ -34,6 +34,7 @@
 #include "backend/backend.h"
 #include "backend/cuda_backend.h"
 #include "backend/gpu_probe.h"
+#include "context/context_internal.h"
 #include "core/time.h"
 #include "model/model.h"
 #include "pipeline/text_encoder.h"

@@ -59,10 +59,18 @@ static void generate_images_hook(const char *model, int device_index)
             else
                 warm[i - 1] = s;
         }
+        /* which kernel the context's backend ended up using (the auto check's verdict) */
+        gen__backend *used = NULL;
+        double check_error = NAN;
+        int kernel = GEN__CUDA_ATTENTION_SIMPLE;
+        if (ok && gen__engine_backend(ctx->engine, 0, &used) == GEN_OK)
+            kernel = gen__cuda_backend_attention_kernel(used, GEN__F16, &check_error);
         if (ok)
-            printf("{\"bench\":\"generate\",\"attention\":\"%s\",\"size\":512,\"steps\":20,"
+            printf("{\"bench\":\"generate\",\"attention\":\"%s\",\"kernel_used\":\"%s\","
+                   "\"check_rel_l2\":%.2e,\"size\":512,\"steps\":20,"
                    "\"first_image_s\":%.3f,\"image_s\":%.3f}\n",
-                   kernels[k], first, bench_median(warm, 3));
+                   kernels[k], kernel == GEN__CUDA_ATTENTION_MMA ? "mma" : "simple",
+                   isnan(check_error) ? -1.0 : check_error, first, bench_median(warm, 3));
         else
             generate_fail(kernels[k], "generate");
         fflush(stdout);
