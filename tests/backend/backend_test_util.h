@@ -1,5 +1,6 @@
 /* Helpers shared by the backend tests: seeded random data, host<->tensor
- * transfer, relative L2 error against a double reference. */
+ * transfer (any dtype widened to f32 on the way back), relative L2 error
+ * against a double reference. Also used by the gpu harnesses (tests/gpu). */
 #ifndef GEN_TESTS_BACKEND_UTIL_H
 #define GEN_TESTS_BACKEND_UTIL_H
 
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 
 #include "backend/backend.h"
+#include "tensor/tensor.h"
 
 static inline uint64_t tu_next(uint64_t *s)
 {
@@ -48,6 +50,23 @@ static inline float *tu_download(const gen__tensor *t)
         return NULL;
     }
     return p;
+}
+
+/* A tensor of any dtype downloaded and widened to f32 (NULL on failure, with
+ * the backend's message). */
+static inline float *tu_download_f32(const gen__tensor *t)
+{
+    size_t n = (size_t)gen__tensor_numel(t);
+    void *raw = malloc(gen__tensor_nbytes(t) + 1);
+    float *f = malloc(n * sizeof(float) + 1);
+    if (!raw || !f || gen__tensor_download(t, raw, gen__tensor_nbytes(t)) != GEN_OK) {
+        free(raw);
+        free(f);
+        return NULL;
+    }
+    gen__convert_host(f, GEN__F32, raw, t->dtype, n);
+    free(raw);
+    return f;
 }
 
 static inline double tu_rel_l2(const float *got, const double *ref, size_t n)

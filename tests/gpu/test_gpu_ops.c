@@ -20,6 +20,7 @@
 #include "backend/backend.h"
 #include "backend/cuda_backend.h"
 #include "backend/gpu_probe.h"
+#include "../backend/backend_test_util.h"
 
 static gen__backend *cpu, *gpu, *gpu_mma; /* gpu_mma: tensor-core attention */
 static gen__dtype dt;   /* dtype of the GPU tensors in the current round */
@@ -119,12 +120,9 @@ static void free_pair(pair *p)
 
 static float *download_f32(const gen__tensor *t)
 {
-    size_t n = (size_t)gen__tensor_numel(t);
-    void *raw = malloc(gen__tensor_nbytes(t) + 1);
-    float *f = malloc(n * 4 + 1);
-    OK(gen__tensor_download(t, raw, gen__tensor_nbytes(t)));
-    gen__convert_host(f, GEN__F32, raw, t->dtype, n);
-    free(raw);
+    float *f = tu_download_f32(t);
+    if (!f)
+        fatal("download", gen_last_error_status());
     return f;
 }
 

@@ -30,6 +30,7 @@
 
 #include <gen/gen.h>
 
+#include "../backend/backend_test_util.h"
 #include "../pipeline/cases.h"
 #include "backend/backend.h"
 #include "backend/cuda_backend.h"
@@ -150,21 +151,6 @@ static gen_status nets_open(nets *n, const host_model *h, gen__backend *be, gen_
 
 /* ---- tensors ------------------------------------------------------------------------ */
 
-static float *download_f32(const gen__tensor *t)
-{
-    size_t n = (size_t)gen__tensor_numel(t);
-    void *raw = malloc(gen__tensor_nbytes(t) + 1);
-    float *f = malloc(n * sizeof(float) + 1);
-    if (!raw || !f || gen__tensor_download(t, raw, gen__tensor_nbytes(t)) != GEN_OK) {
-        free(raw);
-        free(f);
-        return NULL;
-    }
-    gen__convert_host(f, GEN__F32, raw, t->dtype, n);
-    free(raw);
-    return f;
-}
-
 /* `data` (f32) as a `dtype` tensor on `be`. */
 static gen_status upload_as(gen__tensor *t, gen__backend *be, gen__dtype dtype, const float *data,
                             int ndim, const int64_t *shape)
@@ -210,7 +196,7 @@ static double rel_l2(const gen__tensor *g, const gen__tensor *c, char *why, size
         return -1.0;
     }
     size_t n = (size_t)gen__tensor_numel(c);
-    float *got = download_f32(g), *ref = download_f32(c);
+    float *got = tu_download_f32(g), *ref = tu_download_f32(c);
     double err = -1.0;
     if (!got || !ref) {
         snprintf(why, why_size, "download: %s", gen_last_error_message());
